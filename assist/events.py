@@ -1,0 +1,168 @@
+"""The event log: JSON Lines, one object per line, flushed per line.
+
+Every event has ``t`` (seconds since start on the pipeline clock), ``type``,
+``frame`` (or null) and ``text`` (what is or would be spoken, or null).
+Sinks (the JSONL file, the console, test collectors) are plain callables; an
+exception in one is contained so it can never stop the others or the agent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from assist.clock import Clock, RealClock
+
+log = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+Sink = Callable[[Event], None]
+
+EVENT_TYPES = ("caption", "hazard", "speech", "status", "gate")
+
+
+def _jsonable(value: Any) -> Any:
+    """Make numpy scalars, tuples and other odd values JSON-friendly."""
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if hasattr(value, "item"):  # numpy scalar
+        return _jsonable(value.item())
+    return value
+
+
+class JsonlFileSink:
+    """Append events to a file, one JSON object per line, flushed per line so
+    a crash loses nothing already written. A disk that fills up or a file that
+    becomes unwritable reports one error and then the sink goes quiet: the
+    agent keeps speaking (issue: losing the log must never silence warnings).
+    """
+
+    def __init__(self, path: str | Path, on_error: Callable[[str], None] | None = None) -> None:
+        self.path = Path(path)
+        self._on_error = on_error
+        self._failed = False
+        self._fh: TextIO | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+
+    def __call__(self, event: Event) -> None:
+        if self._fh is None or self._failed:
+            return
+        try:
+            self._fh.write(json.dumps(event, ensure_ascii=False) + "\n")
+            self._fh.flush()
+        except (OSError, ValueError) as exc:
+            self._failed = True
+            msg = f"event log {self.path}: cannot write ({exc}); continuing without the log"
+            log.error(msg)
+            if self._on_error is not None:
+                self._on_error(msg)
+
+    @property
+    def failed(self) -> bool:
+        """True once a write has failed."""
+        return self._failed
+
+    def close(self) -> None:
+        """Close the file (errors on close are reported like write errors)."""
+        if self._fh is not None:
+            try:
+                self._fh.close()
+            except OSError as exc:
+                if not self._failed and self._on_error is not None:
+                    self._on_error(f"event log {self.path}: cannot close ({exc})")
+            self._fh = None
+
+
+def format_console_line(event: Event) -> str | None:
+    """One readable line per announcement for headless runs, or None to skip."""
+    etype = event.get("type")
+    t = event.get("t", 0.0)
+    if etype == "speech" and event.get("event") == "start":
+        return f"[{t:7.2f}s] SAY ({event.get('priority')}): {event.get('text')}"
+    if etype == "hazard":
+        where = f"{event.get('label')} {event.get('direction')} {event.get('proximity')}"
+        return f"[{t:7.2f}s] HAZARD {where}: {event.get('text')}"
+    if etype == "caption":
+        return f"[{t:7.2f}s] CAPTION ({event.get('source')}): {event.get('text')}"
+    if etype == "status":
+        return f"[{t:7.2f}s] STATUS {event.get('event')}" + (f": {event['text']}" if event.get("text") else "")
+    return None
+
+
+class ConsoleSink:
+    """Print one readable line per announcement (not per speech end/drop)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+
+    def __call__(self, event: Event) -> None:
+        line = format_console_line(event)
+        if line is not None:
+            stream = self._stream or sys.stdout
+            print(line, file=stream, flush=True)
+
+
+class EventLog:
+    """Thread-safe event fan-out with a shared time origin."""
+
+    def __init__(self, clock: Clock | None = None, t0: float | None = None) -> None:
+        self.clock = clock or RealClock()
+        self.t0 = self.clock.now() if t0 is None else t0
+        self._sinks: list[Sink] = []
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+
+    def add_sink(self, sink: Sink) -> None:
+        """Register a callable that receives every event dict."""
+        with self._lock:
+            self._sinks.append(sink)
+
+    def emit(self, type: str, *, frame: int | None = None, text: str | None = None,
+             t: float | None = None, **fields: Any) -> Event:
+        """Build an event, send it to every sink and return it.
+
+        ``t`` is an absolute clock time (defaults to now); the log stores it
+        relative to the start of the run.
+        """
+        when = self.clock.now() if t is None else t
+        event: Event = {"t": round(max(0.0, when - self.t0), 3), "type": type,
+                        "frame": frame, "text": text}
+        event.update({k: _jsonable(v) for k, v in fields.items()})
+        with self._lock:
+            self.counts[type] = self.counts.get(type, 0) + 1
+            sinks = list(self._sinks)
+            # Sinks are called under the lock so lines never interleave and
+            # the file order equals the emit order.
+            for sink in sinks:
+                try:
+                    sink(event)
+                except Exception:  # noqa: BLE001 - a broken sink must not stop the agent
+                    log.exception("event sink %r failed", sink)
+        return event
+
+    def status(self, event: str, text: str | None = None, **fields: Any) -> Event:
+        """Shorthand for a ``status`` event."""
+        return self.emit("status", text=text, event=event, **fields)
+
+
+class ListSink:
+    """Collects events in memory (tests, benchmarks)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of_type(self, etype: str, **match: Any) -> list[Event]:
+        """Events of one type whose fields equal ``match``."""
+        return [e for e in self.events if e["type"] == etype
+                and all(e.get(k) == v for k, v in match.items())]

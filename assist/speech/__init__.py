@@ -1,0 +1,1 @@
+"""Speech: priority arbiter, TTS backends, earcons and WAV rendering."""

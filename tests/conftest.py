@@ -1,0 +1,64 @@
+"""Shared fixtures: where the real data and detector weights live.
+
+The real data is never copied into the repository. Tests find it through
+environment variables (set by .ci/run) or the ``../shared`` folder beside the
+checkout, and skip with a clear reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_dir() -> Path:
+    """The shared data folder: $ASSIST_SHARED, else ../shared beside the repo."""
+    return Path(os.environ.get("ASSIST_SHARED", ROOT.parent / "shared"))
+
+
+def detector_dir() -> Path:
+    """The real detector: $ASSIST_DETECTOR, else the shared OpenVINO YOLO11n."""
+    env = os.environ.get("ASSIST_DETECTOR")
+    return Path(env) if env else shared_dir() / "models" / "yolo11n_int8_openvino_model"
+
+
+@pytest.fixture(scope="session")
+def coco_dir() -> Path:
+    """../shared/data/coco-mini (skips when absent)."""
+    p = shared_dir() / "data" / "coco-mini"
+    if not (p / "val2017").is_dir():
+        pytest.skip(f"real COCO photos not found at {p} (set ASSIST_SHARED to the shared folder)")
+    return p
+
+
+@pytest.fixture(scope="session")
+def videos_dir() -> Path:
+    """../shared/data/videos (skips when absent)."""
+    p = shared_dir() / "data" / "videos"
+    if not p.is_dir():
+        pytest.skip(f"real street footage not found at {p} (set ASSIST_SHARED to the shared folder)")
+    return p
+
+
+@pytest.fixture(scope="session")
+def detector_path() -> Path:
+    """The real YOLO detector weights (skips when absent)."""
+    p = detector_dir()
+    if not p.exists():
+        pytest.skip(f"real detector weights not found at {p} (set ASSIST_DETECTOR)")
+    return p
+
+
+@pytest.fixture(scope="session")
+def bus_jpg() -> Path:
+    """ultralytics' bundled bus.jpg (ships in the wheel)."""
+    from ultralytics.utils import ASSETS
+
+    p = Path(ASSETS) / "bus.jpg"
+    if not p.exists():
+        pytest.skip("ultralytics assets/bus.jpg not installed")
+    return p
