@@ -149,6 +149,10 @@ def _check_output_paths(opts: RunOptions) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
+    from assist.pipeline import StopSignal
+
+    # First thing: a signal in any later state must end the run cleanly.
+    stop = StopSignal().install()
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 with a usage line on bad flags
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -171,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             return describe_image_cli(Path(opts.source_value), cfg)
         from assist.pipeline import run_pipeline
 
-        return run_pipeline(cfg, opts)
+        return run_pipeline(cfg, opts, stop=stop)
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code

@@ -72,6 +72,8 @@ class Agent:
         self._last_quality = "ok"
         self._frames_seen = 0
         self._t_first: float | None = None
+        self.runner_done = threading.Event()
+        self.display_frames = LatestFrameSlot("display")
 
     # ------------------------------------------------------------------ notices
     def notice(self, key: str, *, event: str | None = None, frame: int | None = None) -> None:
@@ -257,27 +259,38 @@ def make_source_factory(cfg: Config, opts: RunOptions) -> tuple[Callable[[], Any
 
 
 # ---------------------------------------------------------------------- runs
-def _install_signal_handlers(stop: threading.Event, agent_ref: list[Agent]) -> None:
-    def handler(signum: int, _frame: Any) -> None:
-        if agent_ref:
-            agent_ref[0].stop_reason = signal.Signals(signum).name.lower()
-        stop.set()
+class StopSignal:
+    """SIGINT/SIGTERM handling installed first thing in ``main``: the handler
+    only sets an event (and remembers which signal), so a signal in any state
+    (imports, model loading, reconnecting, speaking) is seen within ~50 ms by
+    the main thread, which never runs anything slow itself."""
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, handler)
-        signal.signal(signal.SIGTERM, handler)
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.reason: str | None = None
+
+    def install(self) -> StopSignal:
+        """Install the handlers (main thread only; a no-op elsewhere)."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self._handle)
+            signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.reason = signal.Signals(signum).name.lower()
+        self.event.set()
 
 
 def run_pipeline(cfg: Config, opts: RunOptions, *, extra_sinks: tuple[Callable[[dict[str, Any]], None], ...] = (),
-                 stop: threading.Event | None = None) -> int:
+                 stop: StopSignal | None = None) -> int:
     """Run the agent to the end of input or until stopped; returns an exit code.
 
-    ``extra_sinks`` receive every event (tests, benchmarks); ``stop`` lets a
-    caller end the run from another thread.
+    The stages start in a runner thread; this (main) thread only supervises,
+    shows the preview and reacts to signals, so stopping takes about a second
+    whatever the stages are doing. ``extra_sinks`` receive every event (tests,
+    benchmarks); ``stop`` lets a caller end the run from another thread.
     """
-    stop = stop or threading.Event()
-    agent_ref: list[Agent] = []
-    _install_signal_handlers(stop, agent_ref)
+    stop = stop or StopSignal().install()
     clock: Clock = VirtualClock() if opts.every_frame else RealClock()
     events = EventLog(clock)
     file_sink: JsonlFileSink | None = None
@@ -291,23 +304,44 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, extra_sinks: tuple[Callable[[
         events.add_sink(ConsoleSink())
     for sink in extra_sinks:
         events.add_sink(sink)
-    agent = Agent(cfg, opts, events, clock, stop=stop)
-    agent_ref.append(agent)
-    code = exitcodes.OK
-    try:
-        code = _run(agent)
-    except CliError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        agent.stop_reason = "error"
-        code = exc.code
-    finally:
-        _shutdown(agent)
-        events.status("stopped", reason=agent.stop_reason, exit_code=code)
-        if file_sink is not None:
-            file_sink.close()
-    if any(w.alive for w in agent._workers):
-        # A model call is still running (it cannot be interrupted); the log is
-        # complete and flushed, so end now rather than wait for it.
+    agent = Agent(cfg, opts, events, clock, stop=stop.event)
+    result: dict[str, Any] = {"code": exitcodes.OK}
+
+    def runner() -> None:
+        try:
+            result["code"] = _run(agent)
+        except CliError as exc:
+            if not stop.event.is_set():
+                print(f"error: {exc}", file=sys.stderr)
+                agent.stop_reason = "error"
+                result["code"] = exc.code
+        except Exception:  # noqa: BLE001 - a bug: log it, stop cleanly, say how to report
+            log.exception("internal error")
+            print("error: internal error (a bug); run with -v and report the log", file=sys.stderr)
+            agent.stop_reason = "internal_error"
+            result["code"] = exitcodes.INTERNAL
+        finally:
+            agent.runner_done.set()
+
+    thread = threading.Thread(target=runner, name="runner", daemon=True)
+    thread.start()
+    show = not opts.headless
+    while not agent.runner_done.is_set() and not stop.event.is_set():
+        frame = agent.display_frames.get(timeout=0.03)
+        if frame is not None and show:
+            show = _show_preview(agent, frame)
+    if stop.event.is_set() and stop.reason:
+        agent.stop_reason = stop.reason
+    _shutdown(agent)
+    thread.join(0.2)
+    code = result["code"]
+    events.status("stopped", reason=agent.stop_reason, exit_code=code)
+    if file_sink is not None:
+        file_sink.close()
+    if thread.is_alive() or any(w.alive for w in agent._workers):
+        # A model call or an import is still running (it cannot be
+        # interrupted); the log is complete and flushed, so end now rather
+        # than wait for it.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
@@ -353,7 +387,7 @@ def _run_every_frame(agent: Agent, factory: Callable[[], Any], first_source: Any
         agent.arbiter.advance_to(frame.t_capture)
         if hazard_state is not None and (next_detect is None or frame.t_capture >= next_detect - 1e-9):
             agent.process_hazards(hazard_state, frame)
-            next_detect = (next_detect or frame.t_capture) + period
+            next_detect = (frame.t_capture if next_detect is None else next_detect) + period
             while next_detect <= frame.t_capture:
                 next_detect += period
         if agent.gate_frame(frame) and caption_engine is not None:
@@ -384,7 +418,6 @@ def _run_live(agent: Agent, factory: Callable[[], Any], first_source: Any) -> in
     capture = CaptureLoop(reuse_first_factory, cfg.camera, agent.events, notify=agent.notice, clock=agent.clock,
                           every_frame=False, extra_stats=slot_stats)
     agent.capture = capture
-    display_frames = LatestFrameSlot("display")
 
     # Workers own their models; they are built inside their own threads.
     if agent.detector_path:
@@ -436,21 +469,18 @@ def _run_live(agent: Agent, factory: Callable[[], Any], first_source: Any) -> in
         agent._hazard_slot.put(frame)
         if agent.gate_frame(frame):
             agent._caption_slot.put(frame)
-        display_frames.put(frame)
+        agent.display_frames.put(frame)
+        agent.write_video(frame, fps)
         if agent.input_exhausted(frame):
-            stop.set()
+            exhausted.set()
 
+    exhausted = threading.Event()
     capture.start(on_frame)
-    show = not agent.opts.headless
-    while not stop.is_set():
-        if capture.wait(0.02):  # the source ended (a file) or gave up
+    while not stop.is_set() and not exhausted.is_set():
+        if capture.wait(0.05):  # the source ended (a file) or gave up
             break
-        frame = display_frames.get(timeout=0)
-        if frame is not None:
-            agent.write_video(frame, fps)
-            if show:
-                show = _show_preview(agent, frame)
     if not stop.is_set():
+        capture.stop(timeout=0.5)
         _drain(agent)
     return exitcodes.OK
 

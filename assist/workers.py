@@ -157,6 +157,7 @@ class SupervisedWorker:
             if gen != self._generation:
                 return
             self._generation += 1  # the faulty thread is retired
+            self._busy_since = None
             self.faults += 1
             now = self._clock()
             while self._restarts and now - self._restarts[0] > self.window_s:

@@ -1,0 +1,129 @@
+"""``python run.py --image PATH``: caption one photo, list its hazards, exit.
+
+This replaces the old demo's ``run_inference.py --image`` (which never parsed
+its flag). A single frame cannot show motion, so hazards are listed by tier,
+direction and proximity without the multi-frame confirmation of the live
+policy; "approaching" is never claimed from one photo.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from assist import exitcodes
+from assist.cli import CliError
+from assist.config import Config
+from assist.detection import Detection
+from assist.events import EventLog
+
+
+@dataclass(frozen=True)
+class ImageHazard:
+    """One hazard-class object seen in a still image."""
+
+    label: str
+    tier: str
+    direction: str
+    proximity: str
+    confidence: float
+    text: str
+
+
+def proximity_of(det: Detection, cfg: Config) -> str:
+    """far / near / very near from the box height (resolution independent)."""
+    if det.height >= cfg.hazards.very_near_height:
+        return "very near"
+    if det.height >= cfg.hazards.near_height:
+        return "near"
+    return "far"
+
+
+def image_hazards(detections: list[Detection], cfg: Config) -> list[ImageHazard]:
+    """Hazard-tier objects, nearest (tallest) first, each with a spoken phrase."""
+    from assist.hazard_policy import direction_of
+    from assist.phrases import hazard_phrase
+
+    tiers = {label: tier for tier in ("low", "medium", "high") for label in getattr(cfg.hazards, tier)}
+    out = []
+    for det in sorted(detections, key=lambda d: d.height, reverse=True):
+        tier = tiers.get(det.label)
+        if tier is None:
+            continue
+        direction = direction_of(det.center_x, cfg.hazards.ahead_width)
+        proximity = proximity_of(det, cfg)
+        text = hazard_phrase(det.label, 1, direction, proximity, False, cfg.speech.language)
+        out.append(ImageHazard(det.label, tier, direction, proximity, det.confidence, text))
+    return out
+
+
+def describe_image_cli(path: Path, cfg: Config) -> int:
+    """Print the caption and hazards of one image; returns the exit code."""
+    from assist.imaging import read_image
+    from assist.sources import SourceError
+
+    try:
+        image = read_image(path, cfg.camera.max_side_px)
+    except SourceError as exc:
+        raise CliError(str(exc), exitcodes.SOURCE) from None
+    events = EventLog()
+    detections: list[Detection] = []
+    if cfg.hazards.enabled:
+        from assist.detector import DetectorModelMissing, YoloDetector, resolve_detector
+
+        try:
+            model_path = resolve_detector(cfg.hazards)
+        except DetectorModelMissing as exc:
+            raise CliError(str(exc), exitcodes.MODEL) from None
+        if model_path is None:
+            raise CliError(f"detector model {cfg.hazards.model!r} not found; set ASSIST_DETECTOR or see models/README.md",
+                           exitcodes.MODEL)
+        try:
+            detector = YoloDetector(model_path, cfg.hazards)
+        except Exception as exc:  # noqa: BLE001 - any load failure is a model problem for the user
+            raise CliError(f"detector {model_path}: cannot load ({exc}); check the file or set ASSIST_DETECTOR",
+                           exitcodes.MODEL) from None
+        detections = detector.detect(image)
+    caption = "Descriptions are disabled (caption.enabled = false)."
+    source = "none"
+    if cfg.caption.enabled:
+        from assist.captioner import CaptionEngine
+
+        missing: list[str] = []
+        events.add_sink(lambda e: missing.append(e.get("text") or "") if e.get("event") == "model_missing" else None)
+        engine = CaptionEngine.create(cfg.caption, events, language=cfg.speech.language)
+        result = engine.describe(image, detections)
+        caption, source = result.text, result.source
+        for line in missing:
+            print(f"note: {line}", file=sys.stderr)
+    print(f"Caption: {caption}" + (" (from detections)" if source == "detections" else ""))
+    hazards = image_hazards(detections, cfg)
+    if hazards:
+        print("Hazards:")
+        for hz in hazards:
+            print(f"  - {hz.label} ({hz.tier}): {hz.direction}, {hz.proximity}, confidence {hz.confidence:.2f}"
+                  f" -> \"{hz.text}\"")
+    else:
+        print("Hazards: none")
+    if cfg.speech.backend != "none":
+        _speak([caption, *[h.text for h in hazards[:3]]], cfg, events)
+    return exitcodes.OK
+
+
+def _speak(texts: list[str], cfg: Config, events: EventLog) -> None:
+    """Say the caption and the nearest hazards, then return (bounded wait)."""
+    from assist.speech.arbiter import SpeechArbiter
+    from assist.speech.backends import make_backend
+    from assist.speech.priority import Priority
+
+    arbiter = SpeechArbiter(make_backend(cfg.speech, events), events, cfg.speech)
+    arbiter.start()
+    try:
+        # All at MESSAGE level, in order: a TEXT caption would be cancelled by
+        # the hazard messages queued after it.
+        for text in texts:
+            arbiter.say(text, Priority.MESSAGE, t_capture=events.clock.now())
+        arbiter.wait_idle(30.0)
+    finally:
+        arbiter.stop(timeout=1.0)
