@@ -55,21 +55,30 @@ class CameraConfig:
     reconnect_attempts: int = opt(0, "reconnect tries before giving up, 0 = forever", min=0, max=1000000)
     open_timeout_s: float = opt(8.0, "give up opening a source after this long (exit 3)", min=0.5, max=120.0)
     status_interval_s: float = opt(10.0, "how often a status event reports fps and drops, 0 = never", min=0.0, max=3600.0)
+    images_fps: float = opt(1.0, "frame rate at which --images plays a folder (one frame per image)", min=0.01, max=120.0)
 
 
 @dataclass
 class SceneConfig:
     """Scene-change gate: when to re-caption. Lower thresholds = more captions."""
 
-    enabled: bool = opt(True, "re-caption on scene changes; false = caption only on refresh")
+    enabled: bool = opt(True, "re-caption on scene changes; false = caption only the first scene and on refresh")
     analysis_width_px: int = opt(64, "width of the downscaled gray frame the gate scores", min=16, max=320)
-    motion_threshold: float = opt(0.06, "per-frame change score above which the view is moving", min=0.0, max=1.0)
+    motion_window_s: float = opt(0.2, "motion is measured between frames this far apart", min=0.0, max=2.0)
+    motion_threshold_pct: float = opt(3.0, "view shift (percent of frame width per motion window) from which "
+                                      "the view is moving", min=0.1, max=100.0)
+    motion_min_change: float = opt(0.05, "median regional change (contrast units) below which the view is still "
+                                   "whatever the shift", min=0.0, max=5.0)
     settle_s: float = opt(0.8, "the view must stay still this long before a new scene is captioned", min=0.0, max=10.0)
-    new_scene_threshold: float = opt(0.25, "difference from the last captioned frame that makes a new scene", min=0.0, max=1.0)
+    new_scene_threshold: float = opt(0.27, "hash distance (0..1) from the last captioned frame that makes a new scene",
+                                     min=0.0, max=1.0)
     min_interval_s: float = opt(4.0, "never caption more often than this", min=0.0, max=600.0)
     max_interval_s: float = opt(0.0, "caption again after this long even without change, 0 = never", min=0.0, max=3600.0)
-    dark_threshold: float = opt(0.12, "mean brightness (0..1) below which the view is too dark to describe", min=0.0, max=1.0)
-    blur_threshold: float = opt(0.0015, "sharpness below which the view is too blurred to describe", min=0.0, max=1.0)
+    dark_threshold: float = opt(0.08, "mean brightness (0..1) below which the view is too dark to describe", min=0.0, max=1.0)
+    blur_threshold: float = opt(0.35, "sharpness (0..2, edge fineness) below which the view is too blurred to describe",
+                                min=0.0, max=2.0)
+    quality_hold_s: float = opt(1.0, "a new frame quality (dark, blurred, ok) must hold this long to be reported",
+                                min=0.0, max=60.0)
     log_scores: bool = opt(False, "log the gate's per-frame scores and decisions (same as --log-gate)")
 
 
@@ -101,15 +110,18 @@ class HazardConfig:
     model: str = opt("yolo11n.pt", "ultralytics weights: .pt, OpenVINO folder, ONNX, TFLite, engine")
     device: str = opt("auto", "where the detector runs", choices=("auto", "cpu", "cuda"))
     imgsz_px: int = opt(320, "detector input size (multiple of 32)", min=32, max=1920)
-    confidence: float = opt(0.35, "minimum detection confidence", min=0.01, max=1.0)
+    confidence: float = opt(0.25, "minimum detection confidence", min=0.01, max=1.0)
     rate_hz: float = opt(8.0, "detector runs per second on the freshest frame", min=0.5, max=60.0)
     deadline_s: float = opt(3.0, "a detector call running longer than this is treated as hung", min=0.1, max=60.0)
     confirm_frames: int = opt(3, "a state must hold this many detector runs before it is spoken", min=1, max=30)
     near_height: float = opt(0.33, "box height (fraction of frame) from which an object is near", min=0.01, max=1.0)
     very_near_height: float = opt(0.6, "box height from which an object is very near", min=0.01, max=1.0)
+    min_height: float = opt(0.08, "boxes shorter than this (fraction of frame) are too far to warn about",
+                            min=0.0, max=1.0)
     approach_ttc_s: float = opt(4.0, "time to contact below which an object is approaching", min=0.1, max=60.0)
     ahead_width: float = opt(0.34, "width of the central 'ahead' band (fraction of frame)", min=0.05, max=1.0)
-    class_cooldown_s: float = opt(6.0, "after a warning, the same class is not announced again for this long", min=0.0, max=600.0)
+    class_cooldown_s: float = opt(6.0, "the same news (class and severity) is not announced again for this long",
+                                  min=0.0, max=600.0)
     high: list[str] = opt(["car", "bus", "truck", "bicycle", "motorcycle", "train"],
                           "high tier: announced when ahead even if far")
     medium: list[str] = opt(["person", "dog", "horse", "cow"], "medium tier: announced when near or approaching")
@@ -131,6 +143,8 @@ class SpeechConfig:
     repeat_cooldown_s: float = opt(10.0, "the same text within this long is suppressed", min=0.0, max=3600.0)
     earcon: bool = opt(True, "play a short directional tone before urgent warnings")
     restart_budget: int = opt(3, "backend restarts before falling back to the silent log backend", min=0, max=100)
+    notification_max_age_s: float = opt(10.0, "a status notice not started this long after it was raised is dropped",
+                                        min=0.1, max=600.0)
 
 
 @dataclass
@@ -254,6 +268,9 @@ def cross_checks(cfg: Config) -> list[str]:
     if cfg.hazards.very_near_height <= cfg.hazards.near_height:
         problems.append(f"hazards.very_near_height: must be larger than hazards.near_height "
                         f"({cfg.hazards.near_height:g}) (got {cfg.hazards.very_near_height:g})")
+    if cfg.hazards.min_height >= cfg.hazards.near_height:
+        problems.append(f"hazards.min_height: must be smaller than hazards.near_height "
+                        f"({cfg.hazards.near_height:g}) (got {cfg.hazards.min_height:g})")
     if cfg.camera.reconnect_max_s < cfg.camera.reconnect_initial_s:
         problems.append("camera.reconnect_max_s: must be at least camera.reconnect_initial_s "
                         f"({cfg.camera.reconnect_initial_s:g}) (got {cfg.camera.reconnect_max_s:g})")

@@ -14,6 +14,7 @@ One stop event ends everything; shutdown is bounded to about a second.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -46,6 +47,11 @@ class SharedState:
     detections_frame: int = -1
     tracks: list[Any] = field(default_factory=list)
     caption: str | None = None
+
+
+def _deadline(worker: SupervisedWorker | None) -> contextlib.AbstractContextManager[None]:
+    """The worker's deadline watch around a model call (none when synchronous)."""
+    return worker.busy() if worker is not None else contextlib.nullcontext()
 
 
 class Agent:
@@ -90,9 +96,12 @@ class Agent:
     def start_speech(self) -> None:
         """Create the speech backend and arbiter."""
         from assist.speech.arbiter import SpeechArbiter
-        from assist.speech.backends import make_backend
+        from assist.speech.backends import SpeechBackendUnavailable, make_backend
 
-        backend = make_backend(self.cfg.speech, self.events, wav_dir=self.opts.speech_wav)
+        try:
+            backend = make_backend(self.cfg.speech, self.events, wav_dir=self.opts.speech_wav)
+        except SpeechBackendUnavailable as exc:
+            raise CliError(str(exc), exitcodes.USAGE) from None
         self.arbiter = SpeechArbiter(backend, self.events, self.cfg.speech, clock=self.clock,
                                      realtime=not self.opts.every_frame)
         self.arbiter.start()
@@ -127,10 +136,7 @@ class Agent:
     def process_hazards(self, state: tuple[Any, Any], frame: Frame, worker: SupervisedWorker | None = None) -> None:
         """Detect on one frame, update tracks, publish and announce."""
         detector, analyzer = state
-        if worker is not None:
-            with worker.busy():
-                detections = detector.detect(frame.image)
-        else:
+        with _deadline(worker):
             detections = detector.detect(frame.image)
         announcements = analyzer.update(detections, frame.t_capture, frame.index)
         with self.shared.lock:
@@ -140,27 +146,39 @@ class Agent:
         for ann in announcements:
             self.events.emit("hazard", frame=ann.frame, text=ann.text, t=self._event_time(frame),
                              **ann.event_fields())
-            if self.arbiter is not None:
-                self.arbiter.say(ann.text, ann.priority, t_capture=ann.t_capture, frame=ann.frame,
-                                 direction=ann.direction)
+        if announcements and self.arbiter is not None:
+            # Warnings decided together are spoken as one utterance, most
+            # urgent first: queued separately, an urgent warning is never
+            # interrupted, so the second would wait behind the first and
+            # expire unsaid (seen on the demo: "bus very near" was dropped).
+            ordered = sorted(announcements, key=lambda a: a.priority)
+            text = " ".join(a.text.rstrip(".") + "." for a in ordered) if len(ordered) > 1 else ordered[0].text
+            top = ordered[0]
+            self.arbiter.say(text, top.priority, t_capture=top.t_capture, frame=top.frame, direction=top.direction)
 
     # ------------------------------------------------------------------ captions
-    def make_caption_state(self) -> Any:
-        """The caption engine, built in the calling (owning) thread."""
+    def make_caption_state(self) -> tuple[Any, Any]:
+        """(caption engine, translator or None), built in the calling (owning) thread."""
         from assist.captioner import CaptionEngine
 
-        return CaptionEngine.create(self.cfg.caption, self.events, language=self._language)
+        engine = CaptionEngine.create(self.cfg.caption, self.events, language=self._language)
+        translator = None
+        if self.cfg.caption.translate_to:
+            from assist.speech.translate import Translator
 
-    def process_caption(self, engine: Any, frame: Frame, worker: SupervisedWorker | None = None) -> None:
-        """Describe one frame; drop the result if it is ready too late."""
+            translator = Translator.create(self.cfg.caption.translate_to, events=self.events)
+        return engine, translator
+
+    def process_caption(self, state: tuple[Any, Any], frame: Frame, worker: SupervisedWorker | None = None) -> None:
+        """Describe one frame (and translate it); drop the result if it is ready too late."""
+        engine, translator = state
         with self.shared.lock:
             detections = list(self.shared.detections)
         t0 = time.monotonic()
-        if worker is not None:
-            with worker.busy():
-                result = engine.describe(frame.image, detections)
-        else:
+        with _deadline(worker):
             result = engine.describe(frame.image, detections)
+            if translator is not None:
+                result.text = translator.translate(result.text)
         latency_ms = (time.monotonic() - t0) * 1000.0
         age = self.clock.now() - frame.t_capture
         if age > self.cfg.caption.max_age_s:
@@ -396,7 +414,9 @@ def _run_every_frame(agent: Agent, factory: Callable[[], Any], first_source: Any
         if agent.input_exhausted(frame):
             break
     if not agent.stop_event.is_set():
-        agent.arbiter.flush()
+        # Let queued speech finish on the virtual clock, so the final
+        # `stopped` event comes after the last utterance.
+        agent.clock.advance_to(agent.arbiter.flush())
     return exitcodes.OK
 
 

@@ -1,0 +1,374 @@
+"""The speech arbiter: one priority queue in front of the TTS backend.
+
+Levels follow speech-dispatcher's categories (``Priority``):
+
+* ``important`` (urgent hazard): interrupts whatever non-important utterance
+  is playing and is never interrupted itself; queued behind another important.
+* ``message`` (other warnings): waits for the current utterance.
+* ``text`` (captions): only the newest queued caption is kept.
+* ``notification`` (status): cancelled by anything higher, queued or playing.
+
+A warning (important or message) cancels queued captions and notices: by the
+time it has been said the scene they describe is older still, and the next
+caption will come from a fresher frame. Every item expires relative to the
+capture time of its frame (``speech.warning_max_age_s``,
+``speech.caption_max_age_s``, ``speech.notification_max_age_s``); an expired
+item is dropped when it would start, never spoken late. The same text (case
+and punctuation aside) within ``speech.repeat_cooldown_s`` of its last start,
+or while it is still queued or playing, is suppressed.
+
+Every decision is a ``speech`` event: ``start``, ``end``, ``interrupted``,
+``dropped`` (with a ``reason``: expired, replaced, cancelled, stopped,
+backend_failed) or ``suppressed``. A backend that raises is restarted; after
+``speech.restart_budget`` failures in a row the arbiter switches to the
+``none`` backend (``status`` event ``speech_fallback``) and keeps going, so
+warnings always reach the log.
+
+Two ways to run:
+
+* ``realtime=True``: a worker thread plays the queue; ``say`` never blocks.
+* ``realtime=False`` (``--every-frame``): no thread; the queue is played on the
+  virtual clock by ``advance_to(t)``/``flush()``, each utterance taking the
+  backend's estimated duration, so the same input gives the same events at the
+  same times.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+
+from assist.clock import Clock, RealClock
+from assist.config import SpeechConfig
+from assist.events import EventLog
+from assist.speech.backends import NoneBackend, SpeechBackend, Utterance
+from assist.speech.earcon import make_earcon
+from assist.speech.priority import Priority
+
+log = logging.getLogger(__name__)
+
+
+def normalize_text(text: str) -> str:
+    """The form used to spot repeats: lowercase words only ("Car, ahead!" == "car ahead")."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+@dataclass
+class _Item:
+    """One queued or playing utterance and its bookkeeping."""
+
+    utt: Utterance
+    key: str
+    t_said: float
+    t_capture: float
+    expires: float
+    interrupted_at: float | None = None
+    failed: bool = False
+
+    @property
+    def priority(self) -> Priority:
+        return self.utt.priority
+
+
+class SpeechArbiter:
+    """Priority queue, interruption, expiry and repeat suppression in front of a backend."""
+
+    def __init__(self, backend: SpeechBackend, events: EventLog, cfg: SpeechConfig, *,
+                 clock: Clock | None = None, realtime: bool = True) -> None:
+        self.backend = backend
+        self.events = events
+        self.cfg = cfg
+        self.clock = clock or RealClock()
+        self.realtime = realtime
+        self._cond = threading.Condition()
+        self._queue: list[_Item] = []
+        self._current: _Item | None = None
+        self._last_start: dict[str, float] = {}
+        self._seq = 0
+        self._failures = 0
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        # Virtual mode: the playing item's end time and when the player is free.
+        self._v_end = 0.0
+        self._v_free = self.clock.now()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Start the worker thread (realtime mode; a no-op in virtual mode)."""
+        if not self.realtime or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="speech-arbiter", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Drop what is queued, kill a speaking child, stop the worker and close the backend.
+
+        Returns within about ``timeout`` seconds even if the backend misbehaves.
+        """
+        now = self.clock.now()
+        with self._cond:
+            if self._stopping and self._thread is None:
+                return
+            self._stopping = True
+            queued, self._queue = self._queue, []
+            for item in queued:
+                self._emit(item, "dropped", now, reason="stopped")
+            cur = self._current
+            if cur is not None:
+                cur.interrupted_at = now
+                cur.utt.cancel.set()
+                if not self.realtime:
+                    self._emit(cur, "interrupted", now)
+                    self._current = None
+            self._cond.notify_all()
+        self.backend.interrupt()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("speech worker did not stop within %.1f s", timeout)
+            self._thread = None
+        self.backend.close()
+
+    # ------------------------------------------------------------------ input
+    def _max_age(self, priority: Priority) -> float:
+        if priority in (Priority.IMPORTANT, Priority.MESSAGE):
+            return self.cfg.warning_max_age_s
+        if priority == Priority.TEXT:
+            return self.cfg.caption_max_age_s
+        return self.cfg.notification_max_age_s
+
+    def say(self, text: str, priority: Priority, *, t_capture: float | None = None, frame: int | None = None,
+            direction: str | None = None) -> None:
+        """Queue ``text`` at ``priority`` (non-blocking, thread-safe).
+
+        ``t_capture`` is the clock time of the frame it is about (default now):
+        expiry counts from there. ``direction`` (left/ahead/right) pans the
+        earcon that precedes an important warning.
+        """
+        text = " ".join(str(text).split())
+        if not text:
+            return
+        priority = Priority(priority)
+        now = self.clock.now()
+        t_cap = now if t_capture is None else float(t_capture)
+        kill = False
+        with self._cond:
+            if not self.realtime:
+                self._advance_locked(now)
+            self._seq += 1
+            utt = Utterance(text, priority, frame, direction, seq=self._seq)
+            item = _Item(utt, normalize_text(text), now, t_cap, t_cap + self._max_age(priority))
+            if self._stopping:
+                self._emit(item, "dropped", now, reason="stopped")
+                return
+            if self._is_repeat(item, now):
+                self._emit(item, "suppressed", now)
+                return
+            if priority == Priority.IMPORTANT and direction and self.cfg.earcon:
+                utt.earcon = make_earcon(direction)
+            # Cancel what the new item makes pointless (queued only).
+            keep: list[_Item] = []
+            for q in self._queue:
+                if priority <= Priority.MESSAGE and q.priority >= Priority.TEXT:
+                    self._emit(q, "dropped", now, reason="cancelled")
+                elif priority == Priority.TEXT and q.priority == Priority.TEXT:
+                    self._emit(q, "dropped", now, reason="replaced")
+                elif priority < Priority.NOTIFICATION and q.priority == Priority.NOTIFICATION:
+                    self._emit(q, "dropped", now, reason="cancelled")
+                else:
+                    keep.append(q)
+            keep.append(item)
+            self._queue = keep
+            cur = self._current
+            if cur is not None and cur.interrupted_at is None and (
+                    (priority == Priority.IMPORTANT and cur.priority > Priority.IMPORTANT)
+                    or (cur.priority == Priority.NOTIFICATION and priority < Priority.NOTIFICATION)):
+                cur.interrupted_at = now
+                cur.utt.cancel.set()
+                if self.realtime:
+                    kill = True
+                else:
+                    self._emit(cur, "interrupted", now)
+                    self._current = None
+                    self._v_free = now
+            if self.realtime:
+                self._cond.notify_all()
+            else:
+                self._advance_locked(now)
+        if kill:
+            # Outside the lock: killing and reaping a child takes a few ms and
+            # other threads must be able to queue meanwhile.
+            self.backend.interrupt()
+
+    def _is_repeat(self, item: _Item, now: float) -> bool:
+        if self._current is not None and self._current.key == item.key and self._current.interrupted_at is None:
+            return True
+        if any(q.key == item.key for q in self._queue):
+            return True
+        last = self._last_start.get(item.key)
+        return last is not None and now - last < self.cfg.repeat_cooldown_s
+
+    # ------------------------------------------------------------------ events
+    def _emit(self, item: _Item, event: str, t: float, **fields: object) -> None:
+        extra: dict[str, object] = dict(fields)
+        if event == "dropped":
+            extra.setdefault("age_s", round(t - item.t_capture, 3))
+        if event == "start" and item.utt.earcon is not None:
+            extra["earcon"] = item.utt.direction
+        self.events.emit("speech", text=item.utt.text, frame=item.utt.frame, t=t, event=event,
+                         priority=item.priority.label, **extra)
+
+    def _pop_next_locked(self, now: float) -> _Item | None:
+        """Take the best queued item that has not expired at ``now`` (dropping expired ones)."""
+        while self._queue:
+            best = min(self._queue, key=lambda q: (q.priority, q.utt.seq))
+            self._queue.remove(best)
+            if now > best.expires:
+                self._emit(best, "dropped", now, reason="expired")
+                continue
+            return best
+        return None
+
+    # ------------------------------------------------------------------ realtime worker
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                item = self._pop_next_locked(self.clock.now())
+                if item is None:
+                    self._cond.notify_all()
+                    continue
+                now = self.clock.now()
+                self._current = item
+                self._last_start[item.key] = now
+                self._emit(item, "start", now)
+            self._play_with_restarts(item)
+            with self._cond:
+                now = self.clock.now()
+                if item.utt.cancel.is_set():
+                    self._emit(item, "interrupted", item.interrupted_at if item.interrupted_at is not None else now)
+                elif not item.failed:
+                    self._emit(item, "end", now)
+                self._current = None
+                self._cond.notify_all()
+
+    def _play_with_restarts(self, item: _Item) -> None:
+        """Play ``item``; on a backend failure restart it (or fall back to none) and retry."""
+        while True:
+            backend = self.backend
+            try:
+                backend.play(item.utt)
+            except Exception as exc:  # noqa: BLE001 - any engine failure must not stop the agent
+                if item.utt.cancel.is_set():
+                    return
+                self._on_failure(backend, exc)
+                now = self.clock.now()
+                if now > item.expires or self._stopping:
+                    with self._cond:
+                        self._emit(item, "dropped", now, reason="backend_failed")
+                    item.failed = True
+                    return
+                continue
+            with self._cond:
+                self._failures = 0
+            return
+
+    def _on_failure(self, backend: SpeechBackend, exc: Exception) -> None:
+        """Count a failure; restart the backend or, past the budget, switch to ``none``."""
+        with self._cond:
+            self._failures += 1
+            failures = self._failures
+            self.events.status("speech_backend_failed", text=f"speech backend {backend.name} failed: {exc}",
+                               backend=backend.name, failures=failures)
+            fallback = failures > self.cfg.restart_budget
+            if fallback:
+                self.backend = NoneBackend(self.cfg, wav_dir=backend.wav_dir)
+                self._failures = 0
+                self.events.status("speech_fallback",
+                                   text=f"speech backend {backend.name} keeps failing; speaking to the log only",
+                                   backend="none", failed_backend=backend.name)
+        log.warning("speech backend %s failed (%s)%s", backend.name, exc,
+                    "; falling back to none" if fallback else "; restarting it")
+        try:
+            if fallback:
+                backend.close()
+            else:
+                backend.restart()
+        except Exception:  # noqa: BLE001 - a broken backend's cleanup must not stop us
+            log.exception("speech backend %s: restart/close failed", backend.name)
+
+    # ------------------------------------------------------------------ virtual clock
+    def _advance_locked(self, t: float) -> None:
+        """Play the queue on the virtual clock up to time ``t``."""
+        while True:
+            if self._current is not None:
+                if self._v_end > t:
+                    return
+                self._emit(self._current, "end", self._v_end)
+                self._current = None
+                self._v_free = self._v_end
+            if not self._queue:
+                return
+            start = max(self._v_free, min(q.t_said for q in self._queue))
+            if start > t:
+                return
+            item = self._pop_next_locked(start)
+            if item is None:
+                return
+            self._current = item
+            self._last_start[item.key] = start
+            self._emit(item, "start", start)
+            self._v_end = round(start + self.backend.utterance_duration(item.utt), 6)
+            if self.backend.wav_dir is not None:
+                self.backend.save_wav(item.utt)
+
+    def advance_to(self, t: float) -> None:
+        """Virtual mode: play the queue up to time ``t`` (utterances take their
+        estimated duration). A no-op in realtime mode."""
+        if self.realtime:
+            return
+        with self._cond:
+            self._advance_locked(t)
+
+    def flush(self) -> float:
+        """Finish everything queued; return the time speech ends.
+
+        Virtual mode: plays the rest of the queue on the virtual clock (items
+        that expire before their turn are dropped as usual). Realtime mode:
+        waits until the queue is empty (at most a minute).
+        """
+        if self.realtime:
+            self.wait_idle(60.0)
+            return self.clock.now()
+        with self._cond:
+            self._advance_locked(float("inf"))
+            return max(self._v_free, self.clock.now())
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing is queued or playing; False on timeout.
+
+        Virtual mode: True when idle at the time reached so far (no waiting).
+        """
+        with self._cond:
+            if not self.realtime:
+                return not self._queue and self._current is None
+            return self._cond.wait_for(lambda: not self._queue and self._current is None, timeout)
+
+    # ------------------------------------------------------------------ introspection
+    @property
+    def pending(self) -> list[tuple[str, str]]:
+        """(priority label, text) of the queued items, next first (for tests and the preview)."""
+        with self._cond:
+            items = sorted(self._queue, key=lambda q: (q.priority, q.utt.seq))
+            return [(q.priority.label, q.utt.text) for q in items]
+
+    @property
+    def speaking(self) -> str | None:
+        """Text being spoken now, or None."""
+        with self._cond:
+            return self._current.utt.text if self._current is not None else None
