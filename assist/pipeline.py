@@ -161,7 +161,7 @@ class Agent:
         """(caption engine, translator or None), built in the calling (owning) thread."""
         from assist.captioner import CaptionEngine
 
-        engine = CaptionEngine.create(self.cfg.caption, self.events, language=self._language)
+        engine = CaptionEngine.create(self.cfg.caption, self.events, language=self._language, hazards=self.cfg.hazards)
         translator = None
         if self.cfg.caption.translate_to:
             from assist.speech.translate import Translator
@@ -173,7 +173,8 @@ class Agent:
         """Describe one frame (and translate it); drop the result if it is ready too late."""
         engine, translator = state
         with self.shared.lock:
-            detections = list(self.shared.detections)
+            # None = no detector running (nothing to ground against); [] = it sees nothing.
+            detections = list(self.shared.detections) if self.detector_path else None
         t0 = time.monotonic()
         with _deadline(worker):
             result = engine.describe(frame.image, detections)
@@ -300,13 +301,15 @@ class StopSignal:
 
 
 def run_pipeline(cfg: Config, opts: RunOptions, *, extra_sinks: tuple[Callable[[dict[str, Any]], None], ...] = (),
-                 stop: StopSignal | None = None) -> int:
+                 stop: StopSignal | None = None, hard_exit: bool = False) -> int:
     """Run the agent to the end of input or until stopped; returns an exit code.
 
     The stages start in a runner thread; this (main) thread only supervises,
     shows the preview and reacts to signals, so stopping takes about a second
     whatever the stages are doing. ``extra_sinks`` receive every event (tests,
     benchmarks); ``stop`` lets a caller end the run from another thread.
+    ``hard_exit`` (the CLI) ends the process at once when a stage is stuck in
+    a call that cannot be interrupted, instead of waiting for it.
     """
     stop = stop or StopSignal().install()
     clock: Clock = VirtualClock() if opts.every_frame else RealClock()
@@ -356,7 +359,7 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, extra_sinks: tuple[Callable[[
     events.status("stopped", reason=agent.stop_reason, exit_code=code)
     if file_sink is not None:
         file_sink.close()
-    if thread.is_alive() or any(w.alive for w in agent._workers):
+    if hard_exit and (thread.is_alive() or any(w.alive for w in agent._workers)):
         # A model call or an import is still running (it cannot be
         # interrupted); the log is complete and flushed, so end now rather
         # than wait for it.

@@ -68,7 +68,7 @@ def describe_image_cli(path: Path, cfg: Config) -> int:
     except SourceError as exc:
         raise CliError(str(exc), exitcodes.SOURCE) from None
     events = EventLog()
-    detections: list[Detection] = []
+    detections: list[Detection] | None = None  # None: no detector ran (nothing to ground against)
     if cfg.hazards.enabled:
         from assist.detector import DetectorModelMissing, YoloDetector, resolve_detector
 
@@ -92,13 +92,13 @@ def describe_image_cli(path: Path, cfg: Config) -> int:
 
         missing: list[str] = []
         events.add_sink(lambda e: missing.append(e.get("text") or "") if e.get("event") == "model_missing" else None)
-        engine = CaptionEngine.create(cfg.caption, events, language=cfg.speech.language)
+        engine = CaptionEngine.create(cfg.caption, events, language=cfg.speech.language, hazards=cfg.hazards)
         result = engine.describe(image, detections)
         caption, source = result.text, result.source
         for line in missing:
             print(f"note: {line}", file=sys.stderr)
     print(f"Caption: {caption}" + (" (from detections)" if source == "detections" else ""))
-    hazards = image_hazards(detections, cfg)
+    hazards = image_hazards(detections or [], cfg)
     if hazards:
         print("Hazards:")
         for hz in hazards:

@@ -1,0 +1,96 @@
+"""End to end: real clips through the real pipeline (real OpenCV decoding, the
+real detector, the scene gate, the caption engine and the speech arbiter)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import pytest
+from helpers_clips import load_photo, pan_tour, pick_photos, still, write_video
+
+from assist.cli import RunOptions
+from assist.config import Config
+from assist.events import ListSink
+from assist.pipeline import StopSignal, run_pipeline
+
+pytestmark = pytest.mark.slow
+
+
+def run(cfg: Config, opts: RunOptions) -> tuple[int, ListSink]:
+    """Run the pipeline in-process with a collecting sink (no signal handlers)."""
+    sink = ListSink()
+    code = run_pipeline(cfg, opts, extra_sinks=(sink,), stop=StopSignal())
+    return code, sink
+
+
+def offline_cfg(**speech: Any) -> Config:
+    cfg = Config()
+    cfg.speech.backend = "none"
+    for k, v in speech.items():
+        setattr(cfg.speech, k, v)
+    return cfg
+
+
+def test_realtime_pan_tour_logs_one_caption_per_scene(coco_dir: Path, detector_path: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSIST_DETECTOR", str(detector_path))
+    photos = [load_photo(p) for p in pick_photos(coco_dir, 3)]
+    clip = pan_tour(photos)
+    path = write_video(clip.frames, tmp_path / "tour.mp4", fps=clip.fps)
+    cfg = offline_cfg()
+    code, sink = run(cfg, RunOptions("video", str(path), headless=True))
+    assert code == 0
+    captions = sink.of_type("caption")
+    assert len(captions) == len(clip.scenes), [(c["frame"], c["text"]) for c in captions]
+    for caption, (start, end) in zip(captions, clip.scenes, strict=True):
+        assert start <= caption["frame"] < end, (caption["frame"], clip.scenes)
+    statuses = [e["event"] for e in sink.of_type("status")]
+    assert statuses[0] == "started" and statuses[-1] == "stopped"
+
+
+@pytest.mark.parametrize("photo", ["bus.jpg", "zidane.jpg"])
+def test_still_street_photo_20s_one_caption_each_hazard_once(photo: str, detector_path: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 7: a still scene for 20 s is described once and nothing is repeated."""
+    from ultralytics.utils import ASSETS
+
+    monkeypatch.setenv("ASSIST_DETECTOR", str(detector_path))
+    image = load_photo(Path(ASSETS) / photo, size=(640, 480))
+    clip = still(image, 20.0)
+    path = write_video(clip.frames, tmp_path / "still.mp4", fps=clip.fps)
+    code, sink = run(offline_cfg(), RunOptions("video", str(path), headless=True, every_frame=True))
+    assert code == 0
+    assert len(sink.of_type("caption")) == 1
+    hazards = sink.of_type("hazard")
+    assert hazards, "a street photo has people in it"
+    ids = [h["track_id"] for h in hazards]
+    assert len(ids) == len(set(ids)), "a still object must be announced once"
+    spoken = [e["text"] for e in sink.of_type("speech", event="start")]
+    assert len(spoken) == len(set(spoken)), spoken
+    assert not sink.of_type("speech", event="suppressed"), "nothing should even try to repeat itself"
+
+
+def test_every_frame_runs_are_identical(detector_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--every-frame: the same file gives the same log twice (times included)."""
+    from ultralytics.utils import ASSETS
+
+    monkeypatch.setenv("ASSIST_DETECTOR", str(detector_path))
+    image = load_photo(Path(ASSETS) / "bus.jpg", size=(640, 480))
+    frames = still(image, 2.0).frames
+    # approach: a zoom on the bus, so there is something to warn about
+    h, w = image.shape[:2]
+    for i in range(30):
+        s = 1.0 + i * 0.04
+        m = cv2.getRotationMatrix2D((w * 0.45, h * 0.5), 0, s)
+        frames.append(cv2.warpAffine(image, m, (w, h)))
+    path = write_video(frames, tmp_path / "z.mp4", fps=10.0)
+
+    def strip(events: list[dict]) -> list[tuple]:
+        return [(e["t"], e["type"], e["frame"], e["text"], e.get("event")) for e in events
+                if e["type"] != "caption"] + [(e["t"], e["frame"], e["text"]) for e in events if e["type"] == "caption"]
+
+    runs = [run(offline_cfg(), RunOptions("video", str(path), headless=True, every_frame=True))[1] for _ in range(2)]
+    assert strip(runs[0].events) == strip(runs[1].events)
+    assert runs[0].of_type("hazard")
