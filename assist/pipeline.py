@@ -257,15 +257,7 @@ def make_source_factory(cfg: Config, opts: RunOptions) -> tuple[Callable[[], Any
     """(factory, first opened source). Raises CliError(exit 3) when it cannot open."""
     from assist.sources import SourceError, SourceSpec, open_source
 
-    value = opts.source_value
-    if opts.source_kind == "demo":
-        from assist.demo import make_demo_clip
-
-        spec = SourceSpec("video", str(make_demo_clip()))
-    elif opts.source_kind == "video" and "://" in value:
-        spec = SourceSpec("url", value)
-    else:
-        spec = SourceSpec(opts.source_kind, value)
+    spec = SourceSpec(opts.source_kind, opts.source_value or None)
 
     def factory() -> Any:
         return open_source(spec, cfg.camera)
@@ -371,6 +363,12 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, extra_sinks: tuple[Callable[[
 
 def _run(agent: Agent) -> int:
     cfg, opts, events = agent.cfg, agent.opts, agent.events
+    if opts.source_kind == "images":
+        # A folder of photos is a slideshow of unrelated scenes, one frame
+        # each: confirm hazards on one frame, and describe every new photo.
+        cfg.hazards.confirm_frames = 1
+        cfg.scene.settle_s = 0.0
+        cfg.scene.min_interval_s = 0.0
     agent.detector_path = agent.resolve_detector()
     factory, first_source = make_source_factory(cfg, opts)
     events.status("started", source=f"{opts.source_kind}:{opts.source_value}" if opts.source_value
@@ -388,15 +386,17 @@ def _run_every_frame(agent: Agent, factory: Callable[[], Any], first_source: Any
 
     cfg = agent.cfg
     assert isinstance(agent.clock, VirtualClock)
-    sources = iter([first_source])
-
-    def once_factory() -> Any:
-        return next(sources, None) or factory()
-
-    capture = CaptureLoop(once_factory, cfg.camera, agent.events, notify=agent.notice, clock=agent.clock,
-                          every_frame=True)
+    capture = CaptureLoop(factory, cfg.camera, agent.events, notify=agent.notice, clock=agent.clock,
+                          every_frame=True, source=first_source)
     agent.capture = capture
-    hazard_state = agent.make_hazard_state() if agent.detector_path else None
+    hazard_state = None
+    if agent.detector_path:
+        from assist.detector import DetectorModelMissing
+
+        try:
+            hazard_state = agent.make_hazard_state()
+        except DetectorModelMissing as exc:
+            raise CliError(str(exc), exitcodes.MODEL) from None
     caption_engine = agent.make_caption_state() if cfg.caption.enabled else None
     fps = first_source.fps or 10.0
     period = 1.0 / cfg.hazards.rate_hz
@@ -428,18 +428,13 @@ def _run_live(agent: Agent, factory: Callable[[], Any], first_source: Any) -> in
     from assist.capture import CaptureLoop
 
     cfg, stop = agent.cfg, agent.stop_event
-    sources = iter([first_source])
-
-    def reuse_first_factory() -> Any:
-        return next(sources, None) or factory()
-
     fps = first_source.fps or 15.0
 
     def slot_stats() -> dict[str, int]:
         return {"hazard_drops": agent._hazard_slot.dropped, "caption_drops": agent._caption_slot.dropped}
 
-    capture = CaptureLoop(reuse_first_factory, cfg.camera, agent.events, notify=agent.notice, clock=agent.clock,
-                          every_frame=False, extra_stats=slot_stats)
+    capture = CaptureLoop(factory, cfg.camera, agent.events, notify=agent.notice, clock=agent.clock,
+                          every_frame=False, extra_stats=slot_stats, source=first_source)
     agent.capture = capture
 
     # Workers own their models; they are built inside their own threads.
@@ -484,8 +479,12 @@ def _run_live(agent: Agent, factory: Callable[[], Any], first_source: Any) -> in
         if worker.setup_error is not None:
             err = worker.setup_error
             if worker.name == "hazards":
-                raise CliError(f"detector {agent.detector_path}: cannot load ({err}); check the file or set "
-                               "ASSIST_DETECTOR to a working YOLO model", exitcodes.MODEL)
+                from assist.detector import DetectorModelMissing
+
+                msg = str(err) if isinstance(err, DetectorModelMissing) else (
+                    f"detector {agent.detector_path}: cannot load ({err}); check the file or set "
+                    "ASSIST_DETECTOR to a working YOLO model")
+                raise CliError(msg, exitcodes.MODEL)
             agent.events.status("model_missing", text=f"captioner cannot load: {err}", model="captioner")
 
     def on_frame(frame: Frame) -> None:

@@ -8,7 +8,6 @@ policy; "approaching" is never claimed from one photo.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +80,8 @@ def describe_image_cli(path: Path, cfg: Config) -> int:
                            exitcodes.MODEL)
         try:
             detector = YoloDetector(model_path, cfg.hazards)
+        except DetectorModelMissing as exc:
+            raise CliError(str(exc), exitcodes.MODEL) from None
         except Exception as exc:  # noqa: BLE001 - any load failure is a model problem for the user
             raise CliError(f"detector {model_path}: cannot load ({exc}); check the file or set ASSIST_DETECTOR",
                            exitcodes.MODEL) from None
@@ -90,13 +91,9 @@ def describe_image_cli(path: Path, cfg: Config) -> int:
     if cfg.caption.enabled:
         from assist.captioner import CaptionEngine
 
-        missing: list[str] = []
-        events.add_sink(lambda e: missing.append(e.get("text") or "") if e.get("event") == "model_missing" else None)
         engine = CaptionEngine.create(cfg.caption, events, language=cfg.speech.language, hazards=cfg.hazards)
         result = engine.describe(image, detections)
         caption, source = result.text, result.source
-        for line in missing:
-            print(f"note: {line}", file=sys.stderr)
     print(f"Caption: {caption}" + (" (from detections)" if source == "detections" else ""))
     hazards = image_hazards(detections or [], cfg)
     if hazards:

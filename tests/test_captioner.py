@@ -13,8 +13,6 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from helpers_caption import build_tiny_git, build_tiny_vit_gpt2, make_picture, teach_caption  # noqa: E402
-
 from assist import captioner as cap  # noqa: E402
 from assist.captioner import (  # noqa: E402
     CaptionEngine,
@@ -27,6 +25,7 @@ from assist.captioner import (  # noqa: E402
 from assist.config import CaptionConfig, HazardConfig  # noqa: E402
 from assist.detection import Detection  # noqa: E402
 from assist.events import EventLog, ListSink  # noqa: E402
+from helpers_caption import build_tiny_git, build_tiny_vit_gpt2, make_picture, teach_caption  # noqa: E402
 
 TAUGHT = "a dog sitting on a couch"
 

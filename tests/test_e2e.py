@@ -8,12 +8,12 @@ from typing import Any
 
 import cv2
 import pytest
-from helpers_clips import load_photo, pan_tour, pick_photos, still, write_video
 
 from assist.cli import RunOptions
 from assist.config import Config
 from assist.events import ListSink
 from assist.pipeline import StopSignal, run_pipeline
+from helpers_clips import load_photo, pan_tour, pick_photos, still, write_video
 
 pytestmark = pytest.mark.slow
 

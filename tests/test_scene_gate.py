@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from assist.config import SceneConfig, load_config
+from assist.scene_gate import GateDecision, SceneGate, hash_distance, scene_hash
 from helpers_clips import (
     Clip,
     brightness_steps,
@@ -36,9 +39,6 @@ from helpers_clips import (
     write_video,
     zoom,
 )
-
-from assist.config import SceneConfig, load_config
-from assist.scene_gate import GateDecision, SceneGate, hash_distance, scene_hash
 
 OFFSETS = [0, 3, 6, 10]  # each picks a different set of photos from the shared folder
 
