@@ -10,14 +10,15 @@ Timeline (seconds of video time; frame = t * fps, 10 fps by default, 640x480,
                       blurred copy of itself; bus box height ~0.25 of the frame,
                       centred). Expected: first caption (a bus on a street),
                       bus announced ahead.
- 5.0 - 11.0 s         WALK TOWARDS THE BUS at constant speed (the view zooms on
-                      the bus; box height grows hyperbolically, as it does when
-                      you approach an object: 0.25 -> 1.0 of the frame height,
-                      ~0.33 at 7 s, ~0.4 at 8 s, ~0.5 at 9 s, ~0.7 at 10 s
-                      as YOLO11n sees it; time to contact falls from 8 s to
-                      2 s, below 4 s from 8.0 s on; small walking bob). Expected: approaching /
-                      very near bus warning; no caption while moving.
-11.0 - 15.0 s         STILL, close to the bus (bus fills the frame, people in
+ 5.0 -  9.0 s         WALK BRISKLY TOWARDS THE BUS at constant speed (the view
+                      zooms on the bus; box height grows hyperbolically, as it
+                      does when you approach an object: 0.25 -> 1.0 of the
+                      frame height, ~0.33 at 6.3 s, ~0.4 at 7 s, ~0.57 at 8 s,
+                      ~0.73 at 8.5 s; time to contact falls from 5.3 s to
+                      1.3 s, below 4 s from 6.0 s on; small walking bob).
+                      Expected: "bus approaching", then "very near"; no
+                      caption while moving.
+ 9.0 - 15.0 s         STILL, close to the bus (bus fills the frame, people in
                       front of it are very near).
 15.0 - 16.5 s         TURN: fast horizontal pan (slide) to the right to a
                       different scene.
@@ -49,14 +50,14 @@ log = logging.getLogger(__name__)
 DEMO_WIDTH_PX = 640
 DEMO_HEIGHT_PX = 480
 DEMO_DURATION_S = 30.0
-_VERSION = 1  # bump when the clip changes, so stale caches are rebuilt
+_VERSION = 2  # bump when the clip changes, so stale caches are rebuilt
 _SEED = 20240601
 
 # (start_s, end_s, kind, scene, what): the timeline of the module docstring.
 DEMO_SEGMENTS: tuple[tuple[float, float, str, str, str], ...] = (
     (0.0, 5.0, "still", "street", "standing before the street scene, bus ahead and far"),
-    (5.0, 11.0, "walk", "street", "walking towards the bus: the bus grows to fill the frame"),
-    (11.0, 15.0, "still", "street", "close to the bus"),
+    (5.0, 9.0, "walk", "street", "walking briskly towards the bus: the bus grows to fill the frame"),
+    (9.0, 15.0, "still", "street", "close to the bus"),
     (15.0, 16.5, "pan", "street->indoor", "turn right to a different scene"),
     (16.5, 26.0, "still", "indoor", "two men in suits indoors"),
     (26.0, 27.5, "pan", "indoor->street", "turn back to the bus"),
@@ -177,8 +178,8 @@ class _Scenes:
         """The clean (noise-free) frame at video time ``t``."""
         if t < 5.0:
             return self.far
-        if t < 11.0:
-            p = (t - 5.0) / 6.0
+        if t < 9.0:
+            p = (t - 5.0) / 4.0
             bob = (2.0 * np.sin(2 * np.pi * 0.9 * t), 3.0 * np.sin(2 * np.pi * 1.8 * t))
             return self.street(p, bob)
         if t < 15.0:
