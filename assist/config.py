@@ -55,7 +55,7 @@ class CameraConfig:
     reconnect_attempts: int = opt(0, "reconnect tries before giving up, 0 = forever", min=0, max=1000000)
     open_timeout_s: float = opt(8.0, "give up opening a source after this long (exit 3)", min=0.5, max=120.0)
     status_interval_s: float = opt(10.0, "how often a status event reports fps and drops, 0 = never", min=0.0, max=3600.0)
-    images_fps: float = opt(1.0, "frame rate at which --images plays a folder (one frame per image)", min=0.01, max=120.0)
+    images_fps: float = opt(0.25, "images per second for --images (slow enough to describe each one)", min=0.01, max=120.0)
 
 
 @dataclass
@@ -92,6 +92,8 @@ class CaptionConfig:
                        choices=("auto", "fast", "transformers"))
     device: str = opt("auto", "where the captioner runs", choices=("auto", "cpu", "cuda"))
     threads: int = opt(0, "CPU threads for the captioner, 0 = automatic", min=0, max=256)
+    precision: str = opt("auto", "fast path weights: auto = int8 on CPU, fp16 on CUDA; fp32 = identical to transformers",
+                         choices=("auto", "fp32", "int8", "fp16"))
     max_new_tokens: int = opt(16, "longest caption in tokens", min=1, max=128)
     num_beams: int = opt(1, "beam search width, 1 = greedy (fastest)", min=1, max=16)
     repetition_penalty: float = opt(1.0, "penalty for repeated tokens, 1.0 = none", min=0.5, max=5.0)

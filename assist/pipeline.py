@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 class SharedState:
     """What the workers publish for each other (guarded by ``lock``)."""
 
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.Condition = field(default_factory=threading.Condition)  # notified on new detections
     detections: list[Detection] = field(default_factory=list)
     detections_frame: int = -1
     tracks: list[Any] = field(default_factory=list)
@@ -143,6 +143,7 @@ class Agent:
             self.shared.detections = list(detections)
             self.shared.detections_frame = frame.index
             self.shared.tracks = list(getattr(analyzer, "tracks", []))
+            self.shared.lock.notify_all()
         for ann in announcements:
             self.events.emit("hazard", frame=ann.frame, text=ann.text, t=self._event_time(frame),
                              **ann.event_fields())
@@ -173,6 +174,12 @@ class Agent:
         """Describe one frame (and translate it); drop the result if it is ready too late."""
         engine, translator = state
         with self.shared.lock:
+            if self.detector_path and not self.opts.every_frame:
+                # Ground the caption in detections of this frame or a later
+                # one, not of an older view: wait up to two detector periods.
+                self.shared.lock.wait_for(
+                    lambda: self.shared.detections_frame >= frame.index or self.stop_event.is_set(),
+                    timeout=2.0 / self.cfg.hazards.rate_hz)
             # None = no detector running (nothing to ground against); [] = it sees nothing.
             detections = list(self.shared.detections) if self.detector_path else None
         t0 = time.monotonic()
@@ -202,6 +209,10 @@ class Agent:
 
     def gate_frame(self, frame: Frame) -> bool:
         """Score one frame; True when it should be captioned."""
+        if self.opts.source_kind == "images":
+            # Each photo of a folder is its own scene: the gate, built for a
+            # moving camera, would see one long cut and never settle.
+            return self.cfg.caption.enabled
         decision = self.gate.update(frame)
         if self.opts.log_gate:
             self.events.emit("gate", frame=frame.index, t=self._event_time(frame), **decision.as_log_fields())
@@ -365,10 +376,9 @@ def _run(agent: Agent) -> int:
     cfg, opts, events = agent.cfg, agent.opts, agent.events
     if opts.source_kind == "images":
         # A folder of photos is a slideshow of unrelated scenes, one frame
-        # each: confirm hazards on one frame, and describe every new photo.
+        # each: hazards are confirmed on one frame (there is no second), and
+        # every photo is described (see gate_frame).
         cfg.hazards.confirm_frames = 1
-        cfg.scene.settle_s = 0.0
-        cfg.scene.min_interval_s = 0.0
     agent.detector_path = agent.resolve_detector()
     factory, first_source = make_source_factory(cfg, opts)
     events.status("started", source=f"{opts.source_kind}:{opts.source_value}" if opts.source_value

@@ -94,3 +94,30 @@ def test_every_frame_runs_are_identical(detector_path: Path, tmp_path: Path, mon
     runs = [run(offline_cfg(), RunOptions("video", str(path), headless=True, every_frame=True))[1] for _ in range(2)]
     assert strip(runs[0].events) == strip(runs[1].events)
     assert runs[0].of_type("hazard")
+
+
+def test_images_folder_describes_every_photo_in_name_order(coco_dir: Path, detector_path: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """--images DIR: each photo is its own scene, described with its own detections."""
+    import shutil
+
+    monkeypatch.setenv("ASSIST_DETECTOR", str(detector_path))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photos = pick_photos(coco_dir, 3, offset=2)
+    for i, p in enumerate(photos):  # names sort differently from the COCO ids on purpose
+        shutil.copy(p, folder / f"img{10 - i * 4}.jpg")  # img10, img6, img2 -> played img2, img6, img10
+    code, sink = run(offline_cfg(), RunOptions("images", str(folder), headless=True, every_frame=True))
+    assert code == 0
+    captions = sink.of_type("caption")
+    assert [c["frame"] for c in captions] == [0, 1, 2]
+    from assist.caption_text import describe_detections
+    from assist.detector import YoloDetector
+    from assist.imaging import read_image
+
+    detector = YoloDetector(str(detector_path), offline_cfg().hazards)
+    for caption, photo in zip(captions, reversed(photos), strict=True):
+        cfg = offline_cfg()
+        expected = describe_detections(detector.detect(read_image(photo, cfg.camera.max_side_px)),
+                                       ahead_width=cfg.hazards.ahead_width)
+        assert caption["text"] == expected
