@@ -1,0 +1,162 @@
+"""The fast captioner against transformers ``generate`` on tiny real ViT-GPT2 models."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from assist.fast_caption import banned_ngram_tokens, build_fast_generator, unsupported_reason
+
+VOCAB = 96
+START = 0
+
+
+def tiny_model(seed: int, *, logit_scale: float = 1.0, attn: str = "sdpa"):
+    """A tiny ViT+GPT-2 VisionEncoderDecoderModel with random (seeded) weights.
+
+    ``logit_scale`` multiplies the final layer norm's weight so the logits are less flat than
+    random init gives (random init makes nearly every token equally likely).
+    """
+    from transformers import GPT2Config, VisionEncoderDecoderConfig, VisionEncoderDecoderModel, ViTConfig
+
+    torch.manual_seed(seed)
+    enc = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                    intermediate_size=64)
+    dec = GPT2Config(vocab_size=VOCAB, n_positions=64, n_embd=32, n_layer=2, n_head=4, add_cross_attention=True,
+                     is_decoder=True, bos_token_id=START, eos_token_id=START)
+    cfg = VisionEncoderDecoderConfig.from_encoder_decoder_configs(enc, dec)
+    cfg._attn_implementation = attn
+    model = VisionEncoderDecoderModel(cfg).eval()
+    model.config.decoder_start_token_id = START
+    model.config.pad_token_id = START
+    model.generation_config.decoder_start_token_id = START
+    model.generation_config.pad_token_id = START
+    model.generation_config.eos_token_id = None
+    with torch.no_grad():
+        model.decoder.transformer.ln_f.weight.mul_(logit_scale)
+    return model
+
+
+def caption_cfg(**kw) -> SimpleNamespace:
+    base = dict(max_new_tokens=12, num_beams=1, repetition_penalty=1.0, no_repeat_ngram_size=0, device="cpu")
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def reference(model, pixels: torch.Tensor, cfg: SimpleNamespace) -> list[int]:
+    with torch.inference_mode():
+        out = model.generate(pixels, max_new_tokens=cfg.max_new_tokens, num_beams=1, do_sample=False,
+                             repetition_penalty=cfg.repetition_penalty, no_repeat_ngram_size=cfg.no_repeat_ngram_size)
+    return out[0].tolist()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("ngram", [0, 3])
+@pytest.mark.parametrize("penalty", [1.0, 1.3])
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_fp32_tokens_identical_to_generate(ngram: int, penalty: float, attn: str) -> None:
+    model = tiny_model(1, logit_scale=4.0, attn=attn)
+    cfg = caption_cfg(no_repeat_ngram_size=ngram, repetition_penalty=penalty)
+    fast = build_fast_generator(model, cfg, precision="fp32")
+    assert fast is not None
+    gen = torch.Generator().manual_seed(7)
+    for _ in range(4):
+        pixels = torch.randn(1, 3, 32, 32, generator=gen)
+        want = reference(model, pixels, cfg)
+        got = fast(pixels)
+        assert got.dtype == torch.long and got.shape[0] == 1
+        assert got[0].tolist() == want
+
+
+def test_fp32_stops_at_eos_like_generate() -> None:
+    model = tiny_model(2, logit_scale=4.0)
+    cfg = caption_cfg(max_new_tokens=16, no_repeat_ngram_size=3)
+    pixels = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    free_run = reference(model, pixels, cfg)
+    eos = free_run[4]  # a token generate produces mid-caption: make it the end token
+    model.generation_config.eos_token_id = eos
+    want = reference(model, pixels, cfg)
+    assert want[-1] == eos and len(want) < len(free_run)
+    fast = build_fast_generator(model, cfg, precision="fp32")
+    assert fast is not None
+    assert fast(pixels)[0].tolist() == want
+
+
+def test_flat_logits_still_identical() -> None:
+    """Plain random init (near-flat logits, the hardest case for rounding) still matches."""
+    model = tiny_model(3)
+    cfg = caption_cfg(no_repeat_ngram_size=3)
+    fast = build_fast_generator(model, cfg, precision="fp32")
+    assert fast is not None
+    for seed in range(3):
+        pixels = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+        assert fast(pixels)[0].tolist() == reference(model, pixels, cfg)
+
+
+def test_unsupported_settings_return_none() -> None:
+    model = tiny_model(4)
+    assert build_fast_generator(model, caption_cfg(num_beams=4)) is None
+    model.generation_config.bad_words_ids = [[5]]
+    assert "bad_words_ids" in (unsupported_reason(model, caption_cfg()) or "")
+    assert build_fast_generator(model, caption_cfg()) is None
+
+
+def test_non_gpt2_decoder_returns_none() -> None:
+    from transformers import BertConfig, VisionEncoderDecoderConfig, VisionEncoderDecoderModel, ViTConfig
+
+    enc = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+                    intermediate_size=64)
+    dec = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
+                     is_decoder=True, add_cross_attention=True)
+    model = VisionEncoderDecoderModel(VisionEncoderDecoderConfig.from_encoder_decoder_configs(enc, dec))
+    model.config.decoder_start_token_id = 1
+    assert build_fast_generator(model, caption_cfg()) is None
+
+
+def test_int8_runs_and_mostly_agrees() -> None:
+    model = tiny_model(5, logit_scale=8.0)
+    cfg = caption_cfg(no_repeat_ngram_size=3)
+    fast = build_fast_generator(model, cfg, precision="int8")
+    exact = build_fast_generator(model, cfg, precision="fp32")
+    assert fast is not None and exact is not None
+    agree = total = 0
+    for seed in range(4):
+        pixels = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+        ids = fast(pixels)[0].tolist()
+        assert ids[0] == START and len(ids) == cfg.max_new_tokens + 1
+        assert all(0 <= t < VOCAB for t in ids)
+        ref = exact(pixels)[0].tolist()
+        agree += sum(a == b for a, b in zip(ids, ref, strict=True))
+        total += len(ref)
+    # int8 is approximate; with peaked logits most tokens must still agree (a broken path agrees ~1/VOCAB)
+    assert agree / total > 0.5
+
+
+def test_ngram_ban_rule() -> None:
+    assert banned_ngram_tokens([1, 2, 3, 1, 2], 3) == [3]
+    assert banned_ngram_tokens([1, 2, 3, 1, 2], 0) == []
+    assert banned_ngram_tokens([1, 2], 3) == []
+    assert sorted(banned_ngram_tokens([4, 5, 4], 1)) == [4, 4, 5]
+
+
+def test_static_cache_runner_matches_generate_on_cpu() -> None:
+    """The GPU path's arithmetic (static KV cache + mask), run without CUDA graphs in fp32 on the CPU."""
+    from assist.fast_caption_cuda import build_static_generator
+
+    model = tiny_model(6, logit_scale=4.0)
+    cfg = caption_cfg(no_repeat_ngram_size=3, repetition_penalty=1.3)
+    fast = build_static_generator(model, device=torch.device("cpu"), dtype=torch.float32, use_graphs=False,
+                                  start_id=START, eos_ids=frozenset(), max_new_tokens=cfg.max_new_tokens,
+                                  no_repeat_ngram_size=3, repetition_penalty=1.3)
+    for seed in range(3):
+        pixels = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+        assert fast(pixels)[0].tolist() == reference(model, pixels, cfg)
