@@ -73,21 +73,30 @@ def test_important_is_never_interrupted_and_messages_wait(arb_fake):
     assert wait_for(lambda: backend.playing == "Truck very near right")
     backend.finish()
     assert wait_for(lambda: backend.playing == "Person approaching left")
-    # A message does not interrupt a caption either: it waits for it.
-    backend.finish()
-    assert wait_for(lambda: arb.wait_idle(0) is True)
-    arb.say("a kitchen with a stove", TXT)
-    assert wait_for(lambda: backend.playing == "a kitchen with a stove")
-    arb.say("Dog near ahead", MSG)
-    time.sleep(0.05)
-    assert backend.playing == "a kitchen with a stove" and not backend.interrupts()
-    backend.finish()
-    assert wait_for(lambda: backend.playing == "Dog near ahead")
     backend.finish()
     assert arb.wait_idle(1.0)
-    assert backend.played() == ["Car very near ahead", "Truck very near right", "Person approaching left",
-                                "a kitchen with a stove", "Dog near ahead"]
+    assert backend.played() == ["Car very near ahead", "Truck very near right", "Person approaching left"]
     assert not speech(sink, "interrupted")
+
+
+def test_a_message_cuts_off_a_caption_but_not_another_warning(arb_fake):
+    """A warning never waits seconds behind a description (speech-dispatcher's
+    message cancels text being spoken); it does wait for another warning."""
+    arb, backend, sink = arb_fake
+    arb.say("a kitchen with a stove", TXT)
+    assert wait_for(lambda: backend.playing == "a kitchen with a stove")
+    t0 = time.monotonic()
+    arb.say("Dog near ahead", MSG)
+    assert wait_for(lambda: backend.playing == "Dog near ahead", timeout=1.0)
+    assert time.monotonic() - t0 < 0.2
+    assert speech(sink, "interrupted") == [("interrupted", "a kitchen with a stove")]
+    arb.say("Bicycle on the left", MSG)
+    time.sleep(0.05)
+    assert backend.playing == "Dog near ahead"  # a warning is not cut off by another message
+    backend.finish()
+    assert wait_for(lambda: backend.playing == "Bicycle on the left")
+    backend.finish()
+    assert arb.wait_idle(1.0)
 
 
 def test_captions_replace_older_captions(arb_fake):

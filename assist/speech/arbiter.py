@@ -4,7 +4,10 @@ Levels follow speech-dispatcher's categories (``Priority``):
 
 * ``important`` (urgent hazard): interrupts whatever non-important utterance
   is playing and is never interrupted itself; queued behind another important.
-* ``message`` (other warnings): waits for the current utterance.
+* ``message`` (other warnings): waits for a warning that is playing, but
+  cuts off a caption or notice (as speech-dispatcher's ``message`` cancels
+  ``text`` being spoken): a warning must not wait seconds behind a
+  description of the scene.
 * ``text`` (captions): only the newest queued caption is kept.
 * ``notification`` (status): cancelled by anything higher, queued or playing.
 
@@ -184,6 +187,7 @@ class SpeechArbiter:
             cur = self._current
             if cur is not None and cur.interrupted_at is None and (
                     (priority == Priority.IMPORTANT and cur.priority > Priority.IMPORTANT)
+                    or (priority == Priority.MESSAGE and cur.priority >= Priority.TEXT)
                     or (cur.priority == Priority.NOTIFICATION and priority < Priority.NOTIFICATION)):
                 cur.interrupted_at = now
                 cur.utt.cancel.set()
