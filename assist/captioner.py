@@ -241,17 +241,62 @@ class Captioner:
             # torch work here. The detector (OpenVINO/ONNX) has its own pool.
             torch.set_num_threads(threads)
             log.info("captioner on CPU with %d threads", threads)
+        self._model: Any = None
+        self._fast: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self.backend = "transformers"
         try:
-            self._load(path)
+            # A built ONNX Runtime cache (assist.fast_caption_onnx) needs no PyTorch model at all:
+            # the fp32 model (1.2 GB) is then loaded only if the fast path ever fails.
+            if not (self.device == "cpu" and self._load_light(path)):
+                self._load(path)
         except CaptionModelMissing:
             raise
         except Exception as exc:  # noqa: BLE001 - any loader error means "this folder is not usable"
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CaptionModelMissing(f"captioner {path}: cannot load ({first}); {how_to_get(cfg.model)}") from exc
-        self.model.eval()
-        self._fast: Callable[[torch.Tensor], torch.Tensor] | None = None
-        self.backend = "transformers"
-        self._setup_backend()
+        if self._fast is None:
+            self.model.eval()
+            self._setup_backend()
+
+    @property
+    def model(self) -> Any:
+        """The transformers model (loaded on first use when the fast path started without it)."""
+        if self._model is None:
+            self._load(self.path)
+        return self._model
+
+    @model.setter
+    def model(self, value: Any) -> None:
+        self._model = value
+
+    def _load_light(self, path: str) -> bool:
+        """Start from a built ONNX Runtime cache: tokenizer + preprocessing only. False when none applies."""
+        import json
+
+        try:
+            conf = json.loads((Path(path) / "config.json").read_text())
+        except (OSError, ValueError):
+            return False
+        if conf.get("model_type") != "vision-encoder-decoder" or self.cfg.backend == "transformers":
+            return False
+        try:
+            from assist.fast_caption import cached_ort_generator
+            from assist.fast_caption_preprocess import ViTPreprocessor
+
+            fast = cached_ort_generator(path, self.cfg)
+            if fast is None:
+                return False
+            image_processor = ViTPreprocessor.from_folder(path)
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(path)
+        except Exception:  # noqa: BLE001 - any problem here just means "load the full model"
+            log.info("cached fast captioner unusable; loading the full model", exc_info=True)
+            return False
+        self.model_type = "vision-encoder-decoder"
+        self.image_processor, self.tokenizer, self.processor = image_processor, tokenizer, None
+        self._fast, self.backend = fast, "fast"
+        return True
 
     def _load(self, path: str) -> None:
         from transformers import AutoConfig
@@ -272,7 +317,7 @@ class Captioner:
             self.processor = AutoProcessor.from_pretrained(path)
             self.image_processor = getattr(self.processor, "image_processor", None)
             self.tokenizer = getattr(self.processor, "tokenizer", None)
-        self.model = model.to(self.device, dtype=self.dtype)
+        self.model = model.to(self.device, dtype=self.dtype).eval()
 
     def _setup_backend(self) -> None:
         """Use the fast greedy generator when it applies (backend auto/fast, greedy)."""
@@ -291,7 +336,7 @@ class Captioner:
             build_fast_generator = None  # noqa: N806 - optional module
         if build_fast_generator is not None:
             try:
-                fast = build_fast_generator(self.model, cfg)
+                fast = build_fast_generator(self.model, cfg, source=self.path)
             except Exception:  # noqa: BLE001 - an optional speed-up must never stop captions
                 log.warning("fast caption path failed to build; using transformers generate", exc_info=True)
                 fast = None
@@ -302,6 +347,13 @@ class Captioner:
             return
         self._fast = fast
         self.backend = "fast"
+        if getattr(fast, "ort", None) is not None and self.device == "cpu":
+            # The ORT graphs hold their own weights: drop the fp32 model (about 1.2 GB) now; it is
+            # reloaded from the folder only if the fast path fails and generate must take over.
+            import gc
+
+            self._model = None
+            gc.collect()
 
     def generation_kwargs(self) -> dict[str, Any]:
         """model.generate keyword arguments from [caption]."""

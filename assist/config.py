@@ -92,8 +92,9 @@ class CaptionConfig:
                        choices=("auto", "fast", "transformers"))
     device: str = opt("auto", "where the captioner runs", choices=("auto", "cpu", "cuda"))
     threads: int = opt(0, "CPU threads for the captioner, 0 = automatic", min=0, max=256)
-    precision: str = opt("auto", "fast path weights: auto = int8 on CPU, fp16 on CUDA; fp32 = identical to transformers",
-                         choices=("auto", "fp32", "int8", "fp16"))
+    precision: str = opt("auto", "fast path weights: auto = ort-int8 on CPU (int8 without onnxruntime), fp16 on CUDA; "
+                         "fp32 = identical to transformers", choices=("auto", "fp32", "int8", "fp16", "ort-int8",
+                                                                      "ort-int4"))
     max_new_tokens: int = opt(16, "longest caption in tokens", min=1, max=128)
     num_beams: int = opt(1, "beam search width, 1 = greedy (fastest)", min=1, max=16)
     repetition_penalty: float = opt(1.0, "penalty for repeated tokens, 1.0 = none", min=0.5, max=5.0)

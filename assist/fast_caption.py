@@ -17,7 +17,12 @@ Precisions (``cfg.precision``, default "auto"):
 - ``fp16`` (CUDA): half precision, static KV cache, encoder and each decoding step replayed as
   CUDA graphs (see :mod:`assist.fast_caption_cuda`).
 
-"auto" picks fp16 on CUDA (when ``cfg.device`` allows and CUDA is available) and int8 on CPU.
+- ``ort-int8`` (CPU, the default when onnxruntime is installed): ONNX Runtime graphs with int8 weights
+  (:mod:`assist.fast_caption_onnx`), built once and cached on disk; ``ort-int4`` is the 4-bit decoder
+  (faster, but its agreement with fp32 is not yet defensible: bench/RESULTS.md).
+
+"auto" picks fp16 on CUDA (when ``cfg.device`` allows and CUDA is available), else ort-int8 (int8 without
+onnxruntime) on CPU.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from assist.fast_caption_decoder import DecoderWeights, cross_kv, extract_decode
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "int8", "fp16")
+PRECISIONS = ("auto", "fp32", "int8", "fp16", "ort-int8", "ort-int4")
 
 # generation_config fields that change greedy decoding and that this loop does not implement:
 # when any is set, the fast path declines (returns None) rather than silently decoding differently.
@@ -208,26 +213,93 @@ def quantized_copy(module: nn.Module) -> nn.Module:
 
 
 def resolve_precision(cfg: object, precision: str | None = None) -> tuple[str, str]:
-    """(precision, device) the config asks for: auto = fp16 on an available GPU, else int8 on CPU."""
+    """(precision, device) the config asks for: auto = fp16 on an available GPU, else ONNX Runtime int8
+    on CPU (PyTorch int8 when onnxruntime is not installed)."""
     want = precision or getattr(cfg, "precision", "auto")
     device = getattr(cfg, "device", "auto")
     cuda = device in ("auto", "cuda") and torch.cuda.is_available()
     if want == "auto":
-        return ("fp16", "cuda") if cuda else ("int8", "cpu")
+        if cuda:
+            return "fp16", "cuda"
+        from assist.fast_caption_onnx import ort_available
+
+        return ("ort-int8" if ort_available() else "int8"), "cpu"
     if want == "fp16":
         return ("fp16", "cuda") if cuda else ("fp32", "cpu")
     return want, "cpu"
 
 
-def build_fast_generator(model: nn.Module, cfg: object, *, precision: str | None = None
+def generation_meta(model: nn.Module) -> dict[str, object]:
+    """What the decoding loop needs from the model besides weights (stored with an ORT cache)."""
+    gc = model.generation_config
+    return {"start_id": _start_id(model), "eos_ids": sorted(_eos_ids(getattr(gc, "eos_token_id", None)))}
+
+
+def ort_generator(folder: object, cfg: object, meta: dict[str, object], precision: str) -> FastGenerator:
+    """A FastGenerator over a built ONNX Runtime cache folder (no PyTorch model needed)."""
+    import numpy as np
+
+    from assist.fast_caption_onnx import OrtCaptionModel
+
+    threads = int(getattr(cfg, "threads", 0) or 0)
+    # encoder: compute-bound, on the caller's threads; decoder: one thread unless caption.threads asks
+    # for more (memory-bound M=1 steps; a second thread mostly waits, and the detector needs the core).
+    om = OrtCaptionModel(folder, encoder_threads=threads or torch.get_num_threads(),  # type: ignore[arg-type]
+                         decoder_threads=threads or 1)
+    max_new = int(cfg.max_new_tokens)  # type: ignore[attr-defined]
+
+    def encode(pixel_values: torch.Tensor) -> dict[str, np.ndarray]:
+        return om.encode(pixel_values.detach().to("cpu", torch.float32).numpy())
+
+    def session(image_kv: dict[str, np.ndarray]) -> Callable[[int, int], torch.Tensor]:
+        run = om.session(image_kv, max_new)
+        return lambda token, pos: torch.from_numpy(run(int(token), pos))
+
+    gen = FastGenerator(encode, None, start_id=int(meta["start_id"]),  # type: ignore[arg-type]
+                        eos_ids=frozenset(int(e) for e in meta["eos_ids"]),  # type: ignore[attr-defined]
+                        max_new_tokens=max_new,
+                        no_repeat_ngram_size=int(getattr(cfg, "no_repeat_ngram_size", 0) or 0),
+                        repetition_penalty=float(getattr(cfg, "repetition_penalty", 1.0) or 1.0),
+                        precision=precision, session=session)  # type: ignore[arg-type]
+    gen.ort = om  # type: ignore[attr-defined]
+    return gen
+
+
+def cached_ort_generator(source: str, cfg: object) -> FastGenerator | None:
+    """The ONNX Runtime generator for model folder ``source`` when its cache is already built, else None.
+
+    Needs no PyTorch model: a run after the first loads only the quantized graphs. None when the
+    config does not ask for an ORT path (backend transformers, beams, another precision).
+    """
+    if getattr(cfg, "backend", "auto") == "transformers" or int(getattr(cfg, "num_beams", 1)) != 1:
+        return None
+    prec, device = resolve_precision(cfg)
+    if not prec.startswith("ort-") or device != "cpu":
+        return None
+    from assist.fast_caption_onnx import ORT_PRECISIONS, cache_key, cache_ready, cache_root, read_meta
+
+    key = cache_key(source, None, ORT_PRECISIONS[prec])
+    folder = cache_root() / "ort-captioner" / key if key else None
+    if folder is None or not cache_ready(folder):
+        return None
+    meta = read_meta(folder).get("generation") or {}
+    if meta.get("start_id") is None:
+        return None
+    gen = ort_generator(folder, cfg, meta, prec)
+    log.info("fast captioner: %s on cpu from the cache %s", prec, folder)
+    return gen
+
+
+def build_fast_generator(model: nn.Module, cfg: object, *, precision: str | None = None, source: str | None = None
                          ) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """A fast greedy captioner for a ViT+GPT-2 ``VisionEncoderDecoderModel``, or None.
 
     ``cfg`` is the CaptionConfig (``max_new_tokens``, ``num_beams``, ``repetition_penalty``,
     ``no_repeat_ngram_size``, ``device`` and optionally ``precision``); ``precision`` overrides
-    it ("fp32" | "int8" | "fp16" | "auto"). Returns None when the model or a setting is not
-    supported, or when building fails (logged), so the caller keeps plain ``generate``.
-    The model itself is not modified: fp32 shares its tensors, int8/fp16 make copies.
+    it ("fp32" | "int8" | "fp16" | "ort-int8" | "ort-int4" | "auto"). Returns None when the model or a
+    setting is not supported, or when building fails (logged), so the caller keeps plain ``generate``.
+    The model itself is not modified: fp32 shares its tensors, int8/fp16 make copies, the ORT paths
+    build (once, cached on disk; keyed by ``source``, the model folder, when given) their own graphs.
     """
     reason = unsupported_reason(model, cfg)
     if reason:
@@ -248,7 +320,16 @@ def build_fast_generator(model: nn.Module, cfg: object, *, precision: str | None
                   repetition_penalty=float(getattr(cfg, "repetition_penalty", 1.0) or 1.0))
     t0 = time.perf_counter()
     try:
-        if device == "cuda":
+        if prec.startswith("ort-"):
+            from assist.fast_caption_onnx import ORT_PRECISIONS, ort_unsupported_reason, resolve_cache
+
+            why = ort_unsupported_reason(model)
+            if why:
+                log.info("ONNX Runtime captioner not used (%s): PyTorch int8 instead", why)
+                return build_fast_generator(model, cfg, precision="int8")
+            folder = resolve_cache(model.eval(), source, ORT_PRECISIONS[prec], gen_meta=generation_meta(model))
+            gen = ort_generator(folder, cfg, generation_meta(model), prec)
+        elif device == "cuda":
             from assist.fast_caption_cuda import build_cuda_generator
 
             gen: FastGenerator = build_cuda_generator(model, **common)  # type: ignore[arg-type]

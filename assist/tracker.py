@@ -19,6 +19,14 @@ its class takes may continue a track of another class at IoU >=
 ``relabel_iou``, and (3) a track's label is its confidence-weighted majority
 vote, so a few "train" frames do not rename a bus.
 
+Fast lateral movers: a person crossing close in front moves about one body
+width per detector run, so consecutive boxes barely overlap (measured on the
+night street clip: IoU 0 between runs at 15 Hz) and pure IoU matching gives
+a new id every run, which never confirms. A last stage therefore matches the
+leftovers of the same class by the distance between centres (of the predicted
+box), measured in box heights, with similar sizes: a crossing pedestrian
+moves a fraction of their height per run; a different object rarely fits.
+
 Trade-off: two same-class objects crossing each other may swap ids. For
 warnings that costs at most one extra announcement, which the per-class
 cool-down absorbs.
@@ -119,7 +127,10 @@ class IouTracker:
     """
 
     def __init__(self, iou_threshold: float = 0.2, lost_after_s: float = 1.0, max_missed: int = 30,
-                 relabel_iou: float = 0.5, duplicate_iou: float = 0.7) -> None:
+                 relabel_iou: float = 0.5, duplicate_iou: float = 0.7, centre_gate: float = 0.6,
+                 size_ratio: float = 1.5) -> None:
+        self.centre_gate = centre_gate  # max centre distance, in box heights, for the distance stage
+        self.size_ratio = size_ratio  # max height ratio for the distance stage
         self.iou_threshold = iou_threshold
         self.relabel_iou = relabel_iou
         self.duplicate_iou = duplicate_iou
@@ -168,6 +179,35 @@ class IouTracker:
             used_dets.add(di)
             self._tracks[tid].observe(detections[di], t)
 
+    def _match_by_centre(self, detections: list[Detection], t: float, used_tracks: set[int],
+                         used_dets: set[int]) -> None:
+        """Same-class leftovers whose centres are close in units of box height."""
+        candidates: list[tuple[float, int, int]] = []
+        for tid, tr in self._tracks.items():
+            if tid in used_tracks:
+                continue
+            pred = tr.predicted(t)
+            ph = pred[3] - pred[1]
+            for di, det in enumerate(detections):
+                if di in used_dets or det.label != tr.label:
+                    continue
+                dh = det.bbox[3] - det.bbox[1]
+                scale = (ph + dh) / 2.0
+                if scale <= 0 or max(ph, dh) > self.size_ratio * min(ph, dh):
+                    continue
+                dx = (pred[0] + pred[2] - det.bbox[0] - det.bbox[2]) / 2.0
+                dy = (pred[1] + pred[3] - det.bbox[1] - det.bbox[3]) / 2.0
+                dist = (dx * dx + dy * dy) ** 0.5 / scale
+                if dist <= self.centre_gate:
+                    candidates.append((dist, tid, di))
+        candidates.sort()
+        for _dist, tid, di in candidates:
+            if tid in used_tracks or di in used_dets:
+                continue
+            used_tracks.add(tid)
+            used_dets.add(di)
+            self._tracks[tid].observe(detections[di], t)
+
     def update(self, detections: list[Detection], t: float) -> list[Track]:
         """Match ``detections`` taken at time ``t`` to tracks; return the live tracks."""
         detections = self._dedupe(list(detections))
@@ -175,6 +215,7 @@ class IouTracker:
         used_dets: set[int] = set()
         self._match(detections, t, used_tracks, used_dets, True, self.iou_threshold)
         self._match(detections, t, used_tracks, used_dets, False, self.relabel_iou)
+        self._match_by_centre(detections, t, used_tracks, used_dets)
         for tid, tr in list(self._tracks.items()):
             if tid in used_tracks:
                 continue

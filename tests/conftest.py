@@ -8,11 +8,18 @@ checkout, and skip with a clear reason when it is absent.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Caches the agent writes (the demo clip, converted captioner graphs) go to a
+# folder of this test session, not the user's ~/.cache; child processes the
+# tests start inherit it.
+if "ASSIST_CACHE" not in os.environ:
+    os.environ["ASSIST_CACHE"] = tempfile.mkdtemp(prefix="assist-test-cache-")
 
 
 def shared_dir() -> Path:

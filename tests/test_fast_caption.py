@@ -160,3 +160,116 @@ def test_static_cache_runner_matches_generate_on_cpu() -> None:
     for seed in range(3):
         pixels = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
         assert fast(pixels)[0].tolist() == reference(model, pixels, cfg)
+
+
+# ------------------------------------------------------------------ ONNX Runtime path
+
+ort = pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture()
+def ort_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASSIST_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_ort_fp32_graphs_compute_the_same_step_as_pytorch(ort_cache) -> None:
+    """bits=0 builds unquantized graphs: any wiring error (a transposed head, a wrong mask) shows here."""
+    from assist import fast_caption_onnx as fo
+
+    model = tiny_model(3, logit_scale=4.0)
+    om = fo.OrtCaptionModel(fo.resolve_cache(model, None, 0), encoder_threads=1, decoder_threads=1)
+    exact = build_fast_generator(model, caption_cfg(), precision="fp32")
+    torch.manual_seed(5)
+    for _ in range(3):
+        x = torch.randn(1, 3, 32, 32)
+        run = om.session(om.encode(x.numpy()), 12)
+        with torch.inference_mode():
+            ref = exact._session(exact.encode(x))
+            ids = [START]
+            for pos in range(12):
+                a, b = run(ids[-1], pos), ref(ids[-1], pos).numpy()
+                assert abs(a - b).max() < 1e-4, pos
+                ids.append(int(b.argmax()))
+        cfg = caption_cfg(precision="fp32")
+        assert ids == reference(model, x, cfg)  # and the teacher-forced tokens are generate's own
+
+
+@pytest.mark.parametrize("precision", ["ort-int8", "ort-int4"])
+def test_ort_quantized_paths_give_valid_ids_and_agree(ort_cache, precision: str) -> None:
+    model = tiny_model(4, logit_scale=6.0)
+    cfg = caption_cfg(no_repeat_ngram_size=3)
+    fast = build_fast_generator(model, cfg, precision=precision)
+    assert fast is not None and fast.precision == precision
+    torch.manual_seed(6)
+    same = total = 0
+    for _ in range(4):
+        x = torch.randn(1, 3, 32, 32)
+        ids = fast(x)[0].tolist()
+        ref = reference(model, x, cfg)
+        assert ids[0] == START and len(ids) == len(ref) and all(0 <= t < VOCAB for t in ids)
+        same += sum(a == b for a, b in zip(ids[1:], ref[1:], strict=True))
+        total += len(ref) - 1
+    assert same / total >= 0.75, same / total  # sharpened logits: quantization flips only near-ties
+
+
+def test_ort_cache_is_reused_without_rebuilding_or_the_model(ort_cache, tmp_path, monkeypatch) -> None:
+    from assist import fast_caption_onnx as fo
+    from assist.fast_caption import cached_ort_generator
+
+    model = tiny_model(5, logit_scale=6.0)
+    folder = tmp_path / "model"
+    model.save_pretrained(folder)
+    cfg = caption_cfg(precision="ort-int8", backend="auto")
+    assert cached_ort_generator(str(folder), cfg) is None  # nothing built yet
+    first = build_fast_generator(model, cfg, source=str(folder))
+    built = list((ort_cache / "ort-captioner").iterdir())
+    assert len(built) == 1 and fo.cache_ready(built[0])
+
+    def no_build(*a, **k):
+        raise AssertionError("rebuilt although the cache was ready")
+
+    monkeypatch.setattr(fo, "build_cache", no_build)
+    again = cached_ort_generator(str(folder), cfg)  # from the folder path alone: no PyTorch model
+    assert again is not None
+    x = torch.randn(1, 3, 32, 32)
+    assert again(x).tolist() == first(x).tolist()
+    # a changed weight file is a different key: the old build is not used for it
+    (folder / "config.json").write_text((folder / "config.json").read_text() + " ")
+    assert cached_ort_generator(str(folder), cfg) is None
+
+
+def test_vit_preprocessor_equals_transformers(tmp_path) -> None:
+    import numpy as np
+    from transformers import ViTImageProcessor
+
+    from assist.fast_caption_preprocess import ViTPreprocessor
+
+    rng = np.random.default_rng(0)
+    for kw in ({}, {"size": {"height": 32, "width": 32}, "image_mean": [0.485, 0.456, 0.406],
+                    "image_std": [0.229, 0.224, 0.225]}):
+        ViTImageProcessor(**kw).save_pretrained(tmp_path)
+        ours = ViTPreprocessor.from_folder(tmp_path)
+        for shape in ((480, 640, 3), (50, 37, 3)):
+            img = rng.integers(0, 256, shape, dtype=np.uint8)
+            ref = ViTImageProcessor(**kw)(images=[img], return_tensors="np").pixel_values
+            assert np.abs(ours([img]).pixel_values - ref).max() < 1e-5
+
+
+def test_second_load_starts_from_the_cache_without_the_pytorch_model(ort_cache, tmp_path) -> None:
+    import numpy as np
+
+    from assist.captioner import load_captioner
+    from assist.config import CaptionConfig
+    from helpers_caption import build_tiny_vit_gpt2, make_picture
+
+    folder = build_tiny_vit_gpt2(tmp_path / "tiny")
+    cfg = CaptionConfig(model=str(folder), device="cpu", precision="ort-int8")
+    cold = load_captioner(cfg)
+    assert cold.backend == "fast" and cold._model is None  # built the cache, then dropped the fp32 model
+    warm = load_captioner(cfg)
+    assert warm.backend == "fast" and warm._model is None
+    pics = [make_picture(1), make_picture(2)[:, :, 0], np.zeros((40, 60, 3), np.uint8)]
+    assert [warm.caption(p) for p in pics] == [cold.caption(p) for p in pics]
+    # the transformers fallback still works: the model is loaded on demand
+    assert type(warm.model).__name__ == "VisionEncoderDecoderModel"
