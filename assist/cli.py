@@ -137,7 +137,12 @@ def _check_output_paths(opts: RunOptions) -> None:
         if not parent.is_dir():
             raise CliError(f"{flag} {path}: folder {parent} does not exist; create it or choose another path",
                            exitcodes.USAGE)
-        if not os.access(parent, os.W_OK):
+        if path.exists():
+            # An existing file (or device: /dev/null, /dev/full) only needs to
+            # be writable itself; its folder may well not be (/dev is not).
+            if not os.access(path, os.W_OK):
+                raise CliError(f"{flag} {path}: file is not writable; choose another path", exitcodes.USAGE)
+        elif not os.access(parent, os.W_OK):
             raise CliError(f"{flag} {path}: folder {parent} is not writable; choose another path", exitcodes.USAGE)
     if opts.speech_wav is not None:
         try:
@@ -175,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             return describe_image_cli(Path(opts.source_value), cfg)
         from assist.pipeline import run_pipeline
 
-        return run_pipeline(cfg, opts, stop=stop)
+        return run_pipeline(cfg, opts, stop=stop, hard_exit=True)
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code

@@ -89,8 +89,11 @@ class Agent:
         text = notice(key, self._language)
         self.events.status(event or key, text=text, frame=frame)
         if self.arbiter is not None:
-            self.arbiter.say(text, Priority.NOTIFICATION if key not in ("camera_lost", "hazards_unavailable")
-                             else Priority.MESSAGE, t_capture=self.clock.now(), frame=frame)
+            # Losing the camera or a model is news the user must hear even if
+            # a warning comes at once: MESSAGE is never cancelled by one.
+            urgent = key in ("camera_lost", "hazards_unavailable", "captions_unavailable")
+            self.arbiter.say(text, Priority.MESSAGE if urgent else Priority.NOTIFICATION,
+                             t_capture=self.clock.now(), frame=frame)
 
     # ------------------------------------------------------------------ speech
     def start_speech(self) -> None:
@@ -339,9 +342,10 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, extra_sinks: tuple[Callable[[
                 print(f"error: {exc}", file=sys.stderr)
                 agent.stop_reason = "error"
                 result["code"] = exc.code
-        except Exception:  # noqa: BLE001 - a bug: log it, stop cleanly, say how to report
-            log.exception("internal error")
-            print("error: internal error (a bug); run with -v and report the log", file=sys.stderr)
+        except Exception as exc:  # noqa: BLE001 - a bug: log it, stop cleanly, say how to report
+            log.debug("internal error", exc_info=True)
+            print(f"error: internal error ({type(exc).__name__}: {exc}); run with -v for details and report it "
+                  "with the log", file=sys.stderr)
             agent.stop_reason = "internal_error"
             result["code"] = exitcodes.INTERNAL
         finally:
@@ -430,6 +434,7 @@ def _run_every_frame(agent: Agent, factory: Callable[[], Any], first_source: Any
         # Let queued speech finish on the virtual clock, so the final
         # `stopped` event comes after the last utterance.
         agent.clock.advance_to(agent.arbiter.flush())
+    _raise_capture_error(agent)
     return exitcodes.OK
 
 
@@ -498,7 +503,8 @@ def _run_live(agent: Agent, factory: Callable[[], Any], first_source: Any) -> in
             agent.events.status("model_missing", text=f"captioner cannot load: {err}", model="captioner")
 
     def on_frame(frame: Frame) -> None:
-        agent._hazard_slot.put(frame)
+        if agent.detector_path:  # no hazard worker, no consumer: a frame left there would hold up _drain
+            agent._hazard_slot.put(frame)
         if agent.gate_frame(frame):
             agent._caption_slot.put(frame)
         agent.display_frames.put(frame)
@@ -514,7 +520,24 @@ def _run_live(agent: Agent, factory: Callable[[], Any], first_source: Any) -> in
     if not stop.is_set():
         capture.stop(timeout=0.5)
         _drain(agent)
+    _raise_capture_error(agent)
     return exitcodes.OK
+
+
+def _raise_capture_error(agent: Agent) -> None:
+    """A source that failed for good mid-run (a camera not back after
+    camera.reconnect_attempts tries, a file that cannot be read) ends the run
+    with its message and exit 3, like a source that cannot be opened; the
+    speech already queued (the "Camera lost" notice) has been let finish."""
+    from assist.sources import SourceError
+
+    err = agent.capture.error if agent.capture is not None else None
+    if err is None or agent.stop_event.is_set():
+        return
+    if isinstance(err, SourceError):
+        agent.stop_reason = "source_lost"
+        raise CliError(str(err), exitcodes.SOURCE)
+    raise err
 
 
 def _drain(agent: Agent, timeout: float = 8.0) -> None:

@@ -36,7 +36,11 @@ class SupervisedWorker:
     ``setup`` builds the per-thread state (the model); it runs in the worker's
     own thread. ``on_fault(kind, message)`` is called (from the supervising
     thread) for ``"error"``, ``"hung"`` and ``"gave_up"``; ``on_recovered()``
-    after a restarted worker completes a step successfully.
+    after a restarted worker completes a step successfully. For a worker whose
+    steps wrap their model calls in :meth:`busy`, that means a step in which a
+    model call succeeded: a step that found no frame proves nothing, and
+    calling it a recovery would let the next failing call raise a second
+    notice for what the user lives as one outage.
     """
 
     def __init__(self, name: str, setup: Callable[[], Any], step: Callable[[Any], None], *,
@@ -60,6 +64,8 @@ class SupervisedWorker:
         self._busy_since: float | None = None
         self._restarts: deque[float] = deque()
         self._faulted = False
+        self._uses_busy = False  # set once a step wraps a model call in busy()
+        self._call_ok = False  # a busy() call of the current generation succeeded since the last fault
         self._retry_at: float | None = None
         self._watchdog: threading.Thread | None = None
         self.ready = threading.Event()  # set once the first setup finished (ok or not)
@@ -102,12 +108,17 @@ class SupervisedWorker:
         gen = self._generation_of_current()
         with self._lock:
             self._busy_since = self._clock()
+            self._uses_busy = True
+        ok = False
         try:
             yield
+            ok = True
         finally:
             with self._lock:
                 if gen == self._generation:
                     self._busy_since = None
+                    if ok:
+                        self._call_ok = True
         if gen != self._generation:
             raise WorkerStopped(self.name)
 
@@ -142,11 +153,14 @@ class SupervisedWorker:
             except WorkerStopped:
                 return
             except Exception as exc:  # noqa: BLE001 - contained: the other half keeps working
-                log.exception("%s worker step failed", self.name)
+                # One line for the user; the traceback with -v (a contained
+                # fault is reported, not a crash).
+                log.warning("%s worker step failed: %s", self.name, exc,
+                            exc_info=log.isEnabledFor(logging.DEBUG))
                 self._fault(gen, "error", f"{self.name} failed: {exc}")
                 return
             self.steps += 1
-            if self._faulted and gen == self._generation:
+            if self._faulted and gen == self._generation and (self._call_ok or not self._uses_busy):
                 self._faulted = False
                 if self._on_recovered is not None:
                     self._on_recovered()
@@ -167,6 +181,7 @@ class SupervisedWorker:
             self._restarts.append(now)
             first = not self._faulted
             self._faulted = True
+            self._call_ok = False
         log.warning("%s (%s)%s", message, kind, " - backing off" if over_budget else "")
         if self._on_fault is not None and (first or over_budget):
             self._on_fault("gave_up" if over_budget else kind, message)

@@ -1,0 +1,180 @@
+"""Test-only launcher: run the real command line with faults injected at the seams.
+
+Run as a child process by the reliability and signal tests::
+
+    python tests/fault_launcher.py [FAULT OPTIONS] -- RUN.PY ARGUMENTS
+
+It monkeypatches the seams the pipeline already has (``Agent.make_caption_state``
+and ``Agent.make_hazard_state`` build each worker's model in its own thread; the
+speech backends start their engine through ``assist.speech.backends.spawn``), then
+calls :func:`assist.cli.main` exactly as ``run.py`` does. Production code carries
+no test hooks: everything here is wrapping, from the outside, the real objects
+(the real detector, the real caption engine, real espeak-ng children).
+
+Fault specs (``KIND``, ``KIND:N`` or ``KIND:N@SKIP``; N = how many calls are
+faulty, counted over the whole run, across worker restarts, default 1,
+``always`` = every call; SKIP = healthy calls before the first faulty one):
+
+* ``--caption-fault`` / ``--detector-fault``: ``raise`` (the model call raises),
+  ``hang`` (the call blocks far past its ``*.deadline_s``), ``slow_load:S``
+  (building the model takes S more seconds; N is then the number of slow loads).
+* ``--speech-fault``: ``die`` (the espeak-ng child speaking is SIGKILLed a moment
+  after it starts), ``hang`` (it is SIGSTOPped: a wedged engine that never ends).
+
+``--marker PATH``: a line is appended there when a fault fires (``caption-raise 1``,
+``detector-slow_load 1`` ...), so a test can act while the child is in that state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+HANG_S = 3600.0  # "forever" for a test: far past any deadline, yet the thread is a daemon
+
+
+class FaultError(RuntimeError):
+    """The injected model failure (its message names it, so logs show where it came from)."""
+
+
+class Fault:
+    """One parsed fault spec: its kind, how many calls it hits and its argument."""
+
+    def __init__(self, spec: str, marker: Path | None, where: str) -> None:
+        kind, _, rest = spec.partition(":")
+        arg, _, skip = rest.partition("@")
+        self.kind = kind
+        self.where = where
+        self.marker = marker
+        self.always = arg == "always"
+        self.seconds = float(arg) if kind == "slow_load" and arg else 0.0
+        self.limit = 10**9 if self.always else (1 if not arg or kind == "slow_load" else int(arg))
+        self.skip = int(skip) if skip else 0  # healthy calls before the first faulty one
+        self.calls = 0
+        self.fired = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """True when this call is to be faulty (and records it in the marker file)."""
+        with self._lock:
+            self.calls += 1
+            if self.calls <= self.skip or self.fired >= self.limit:
+                return False
+            self.fired += 1
+            n = self.fired
+        if self.marker is not None:
+            with open(self.marker, "a", encoding="utf-8") as fh:
+                fh.write(f"{self.where}-{self.kind} {n} {time.monotonic():.3f}\n")
+        return True
+
+
+def _faulty_call(fault: Fault, real: Any) -> Any:
+    """Wrap a model call: raise or hang while the fault has calls left, else call ``real``."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if fault.kind in ("raise", "hang") and fault.take():
+            if fault.kind == "raise":
+                raise FaultError(f"injected {fault.where} failure #{fault.fired}")
+            threading.Event().wait(HANG_S)  # a call that never returns in time
+        return real(*args, **kwargs)
+
+    return call
+
+
+def patch_workers(caption: Fault | None, detector: Fault | None) -> None:
+    """Wrap the model factories of the two workers (each runs in its worker's thread)."""
+    from assist.pipeline import Agent
+
+    if caption is not None:
+        real_caption_state = Agent.make_caption_state
+
+        def make_caption_state(self: Agent) -> tuple[Any, Any]:
+            if caption.kind == "slow_load" and caption.take():
+                time.sleep(caption.seconds)
+            engine, translator = real_caption_state(self)
+            engine.describe = _faulty_call(caption, engine.describe)
+            return engine, translator
+
+        Agent.make_caption_state = make_caption_state  # type: ignore[method-assign]
+
+    if detector is not None:
+        real_hazard_state = Agent.make_hazard_state
+
+        def make_hazard_state(self: Agent) -> tuple[Any, Any]:
+            if detector.kind == "slow_load" and detector.take():
+                time.sleep(detector.seconds)
+            model, analyzer = real_hazard_state(self)
+            model.detect = _faulty_call(detector, model.detect)
+            return model, analyzer
+
+        Agent.make_hazard_state = make_hazard_state  # type: ignore[method-assign]
+
+
+def patch_speech(fault: Fault) -> None:
+    """Make the espeak-ng children that speak die (SIGKILL) or hang (SIGSTOP) mid-utterance.
+
+    The probe and voice check are left alone: only a child fed text on stdin
+    (``--stdin``) is an utterance.
+    """
+    from assist.speech import backends
+
+    real_spawn = backends.spawn
+
+    def spawn(args: list[str], **kwargs: Any) -> Any:
+        proc = real_spawn(args, **kwargs)
+        if "--stdin" in args and fault.take():
+            sig = signal.SIGKILL if fault.kind == "die" else signal.SIGSTOP
+
+            def strike() -> None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, sig)
+
+            # A moment after it starts: mid-utterance, as a crashing engine would.
+            timer = threading.Timer(0.15, strike)
+            timer.daemon = True
+            timer.start()
+        return proc
+
+    backends.spawn = spawn
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the fault options, patch, and run ``assist.cli.main`` with the rest."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--" in argv:
+        cut = argv.index("--")
+        own, rest = argv[:cut], argv[cut + 1:]
+    else:
+        own, rest = argv, []
+    p = argparse.ArgumentParser(prog="fault_launcher.py")
+    p.add_argument("--caption-fault")
+    p.add_argument("--detector-fault")
+    p.add_argument("--speech-fault")
+    p.add_argument("--marker", type=Path)
+    a = p.parse_args(own)
+    patch_workers(Fault(a.caption_fault, a.marker, "caption") if a.caption_fault else None,
+                  Fault(a.detector_fault, a.marker, "detector") if a.detector_fault else None)
+    if a.speech_fault:
+        patch_speech(Fault(a.speech_fault, a.marker, "speech"))
+    from assist.cli import main as cli_main
+
+    return cli_main(rest)
+
+
+if __name__ == "__main__":
+    code = main()
+    # Exactly as run.py ends: flushed, then no slow interpreter teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
