@@ -225,7 +225,20 @@ def clean_caption(text: str | None) -> str:
     "there is"), BLIP artefacts ("arafed"), repeated phrases and words left
     dangling by a length cut, capitalises and ends with a period. Returns ""
     when nothing is left (the caller then falls back to detections).
+    Idempotent: one rule can expose another ("a a picture of man": dropping
+    the repeat exposes the filler), so the rules run until nothing changes.
     """
+    out = _clean_once(text)
+    for _ in range(4):
+        again = _clean_once(out)
+        if again == out:
+            break
+        out = again
+    return out
+
+
+def _clean_once(text: str | None) -> str:
+    """One pass of the clean-up rules of :func:`clean_caption`."""
     if not text:
         return ""
     s = " ".join(str(text).replace("\n", " ").split())
