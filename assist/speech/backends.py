@@ -152,6 +152,7 @@ class SpeechBackend:
     """
 
     name = "base"
+    player: list[str] | None = None  # command that plays a WAV file (aplay/paplay/afplay), when one exists
 
     def __init__(self, cfg: SpeechConfig, *, wav_dir: Path | None = None) -> None:
         self.cfg = cfg
@@ -251,6 +252,24 @@ class SpeechBackend:
 
     def _speak(self, utt: Utterance) -> None:
         raise NotImplementedError
+
+    def _play_earcon_with_player(self, utt: Utterance) -> subprocess.CompletedProcess[bytes]:
+        """Write the earcon to a WAV (the --speech-wav file, else a temporary
+        one) and play it with ``self.player`` in a killable child."""
+        assert utt.earcon is not None and self.player is not None
+        ep = self.earcon_wav_path(utt)
+        tmp = None
+        if ep is None:
+            fd, name = tempfile.mkstemp(suffix=".wav", prefix="earcon_")
+            os.close(fd)
+            tmp = ep = Path(name)
+        try:
+            write_wav(ep, utt.earcon, EARCON_RATE)
+            return self._run_child(utt, [*self.player, str(ep)], deadline_s=5.0, what="earcon")
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
 
     def _run_child(self, utt: Utterance, args: list[str], *, stdin_data: bytes | None = None,
                    deadline_s: float = 30.0, what: str = "speech") -> subprocess.CompletedProcess:
@@ -416,21 +435,9 @@ class EspeakBackend(SpeechBackend):
             # for --speech-wav and otherwise skipped, taking its real length.
             super()._play_earcon(utt)
             return
-        ep = self.earcon_wav_path(utt)
-        tmp = None
-        if ep is None:
-            fd, name = tempfile.mkstemp(suffix=".wav", prefix="earcon_")
-            os.close(fd)
-            tmp = ep = Path(name)
-        try:
-            write_wav(ep, utt.earcon, EARCON_RATE)
-            res = self._run_child(utt, [*self.player, str(ep)], deadline_s=5.0, what="earcon")
-            if res.returncode != 0 and not utt.cancel.is_set():
-                log.debug("earcon player failed (exit %s); skipped", res.returncode)
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
+        res = self._play_earcon_with_player(utt)
+        if res.returncode != 0 and not utt.cancel.is_set():
+            log.debug("earcon player failed (exit %s); skipped", res.returncode)
 
     def _speak(self, utt: Utterance) -> None:
         if self.output == "device":
@@ -644,19 +651,7 @@ class Pyttsx3Backend(SpeechBackend):
         if self.player is None or utt.earcon is None:
             super()._play_earcon(utt)
             return
-        ep = self.earcon_wav_path(utt)
-        tmp = None
-        if ep is None:
-            fd, name = tempfile.mkstemp(suffix=".wav", prefix="earcon_")
-            os.close(fd)
-            tmp = ep = Path(name)
-        try:
-            write_wav(ep, utt.earcon, EARCON_RATE)
-            self._run_child(utt, [*self.player, str(ep)], deadline_s=5.0, what="earcon")
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
+        self._play_earcon_with_player(utt)
 
     def _speak(self, utt: Utterance) -> None:
         self.say_to(utt, wav=self.speech_wav_path(utt), play=True)

@@ -94,14 +94,7 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
     """Write mono ``(n,)`` or multi-channel ``(n, channels)`` audio as 16-bit PCM WAV."""
     data = to_int16(np.asarray(samples))
     channels = 1 if data.ndim == 1 else data.shape[1]
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(out), "wb") as fh:
-        fh.setnchannels(channels)
-        fh.setsampwidth(2)
-        fh.setframerate(int(sample_rate))
-        fh.writeframes(np.ascontiguousarray(data).tobytes())
-    return out
+    return write_pcm_wav(path, np.ascontiguousarray(data).astype("<i2").tobytes(), sample_rate, channels)
 
 
 def write_pcm_wav(path: str | Path, pcm: bytes, sample_rate: int, channels: int = 1) -> Path:
