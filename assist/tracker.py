@@ -171,8 +171,12 @@ class IouTracker:
                 score = max(iou(tr.bbox, det.bbox), iou(pred, det.bbox))
                 if score >= threshold:
                     candidates.append((score, tid, di))
-        candidates.sort(key=lambda c: -c[0])
-        for _score, tid, di in candidates:
+        self._assign(sorted(candidates, key=lambda c: -c[0]), detections, t, used_tracks, used_dets)
+
+    def _assign(self, ranked: list[tuple[float, int, int]], detections: list[Detection], t: float,
+                used_tracks: set[int], used_dets: set[int]) -> None:
+        """Greedy assignment: best (cost, track, detection) pairs first, each side used once."""
+        for _cost, tid, di in ranked:
             if tid in used_tracks or di in used_dets:
                 continue
             used_tracks.add(tid)
@@ -200,13 +204,7 @@ class IouTracker:
                 dist = (dx * dx + dy * dy) ** 0.5 / scale
                 if dist <= self.centre_gate:
                     candidates.append((dist, tid, di))
-        candidates.sort()
-        for _dist, tid, di in candidates:
-            if tid in used_tracks or di in used_dets:
-                continue
-            used_tracks.add(tid)
-            used_dets.add(di)
-            self._tracks[tid].observe(detections[di], t)
+        self._assign(sorted(candidates), detections, t, used_tracks, used_dets)
 
     def update(self, detections: list[Detection], t: float) -> list[Track]:
         """Match ``detections`` taken at time ``t`` to tracks; return the live tracks."""

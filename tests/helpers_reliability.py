@@ -18,6 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from helpers_clips import fit as clips_fit
+
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = Path(__file__).resolve().parent / "fault_launcher.py"
 CLIP_SIZE = (640, 480)
@@ -49,13 +51,8 @@ earcon = false
 
 
 def fit(image: np.ndarray, size: tuple[int, int] = CLIP_SIZE) -> np.ndarray:
-    """Scale to cover ``size`` (w, h) and centre-crop (no distortion, no borders)."""
-    w, h = size
-    ih, iw = image.shape[:2]
-    s = max(w / iw, h / ih)
-    r = cv2.resize(image, (max(w, round(iw * s)), max(h, round(ih * s))), interpolation=cv2.INTER_AREA)
-    y0, x0 = (r.shape[0] - h) // 2, (r.shape[1] - w) // 2
-    return np.ascontiguousarray(r[y0:y0 + h, x0:x0 + w])
+    """Scale to cover ``size`` (w, h) and centre-crop (see helpers_clips.fit)."""
+    return clips_fit(image, size)
 
 
 def calm_scene(size: tuple[int, int] = CLIP_SIZE, seed: int = 7) -> np.ndarray:
