@@ -3,7 +3,8 @@
 Levels follow speech-dispatcher's categories (``Priority``):
 
 * ``important`` (urgent hazard): interrupts whatever non-important utterance
-  is playing and is never interrupted itself; queued behind another important.
+  is playing and is never interrupted itself; queued behind another important,
+  where urgent warnings that wait together are merged into one utterance.
 * ``message`` (other warnings): waits for a warning that is playing, but
   cuts off a caption or notice (as speech-dispatcher's ``message`` cancels
   ``text`` being spoken): a warning must not wait seconds behind a
@@ -171,6 +172,8 @@ class SpeechArbiter:
                 return
             if priority == Priority.IMPORTANT and direction and self.cfg.earcon:
                 utt.earcon = make_earcon(direction)
+            if priority == Priority.IMPORTANT and self._merge_urgent_locked(item):
+                return
             # Cancel what the new item makes pointless (queued only).
             keep: list[_Item] = []
             for q in self._queue:
@@ -205,6 +208,29 @@ class SpeechArbiter:
             # Outside the lock: killing and reaping a child takes a few ms and
             # other threads must be able to queue meanwhile.
             self.backend.interrupt()
+
+    def _merge_urgent_locked(self, item: _Item) -> bool:
+        """Join an urgent warning to one already waiting behind an urgent one.
+
+        An urgent warning is never interrupted, so a second and third queued
+        behind it would each wait a whole utterance and the last would expire
+        unsaid (seen live on the demo: "bus very near" dropped behind "person
+        very near"). Waiting urgent warnings become one utterance, said as soon
+        as the playing one ends, which expires with its newest part. Returns
+        True when merged (no separate event: the merged text carries both).
+        """
+        cur = self._current
+        waiting = [q for q in self._queue if q.priority == Priority.IMPORTANT]
+        if not waiting or cur is None or cur.priority != Priority.IMPORTANT:
+            return False
+        q = waiting[-1]
+        text = q.utt.text.rstrip(". ") + ". " + item.utt.text
+        q.utt = Utterance(text, Priority.IMPORTANT, frame=q.utt.frame, direction=q.utt.direction,
+                          earcon=q.utt.earcon, seq=q.utt.seq)
+        q.key = normalize_text(text)
+        q.t_capture = max(q.t_capture, item.t_capture)
+        q.expires = max(q.expires, item.expires)
+        return True
 
     def _is_repeat(self, item: _Item, now: float) -> bool:
         if self._current is not None and self._current.key == item.key and self._current.interrupted_at is None:
