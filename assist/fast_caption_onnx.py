@@ -42,9 +42,15 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # bump when the graphs change: old cache folders are then simply not found
+FORMAT_VERSION = 3  # bump when the graphs change: old cache folders are then simply not found
 ORT_PRECISIONS = {"ort-int8": 8, "ort-int4": 4}
-BLOCK_SIZE = 32
+# Quantization block of the decoder's MatMulNBits weights, per bit width. int8 at block 128: each block
+# carries an fp32 scale and (for the int8-compute kernel) a block sum, so 128 instead of 32 cut the
+# decoder session from 188 to 147 MB resident at the same decoding time (bench/RESULTS.md, third pass);
+# 8-bit rounding error barely grows with the block. int4 keeps 32: its error grows fast with the block.
+BLOCK_SIZES = {8: 128, 4: 32}
+BLOCK_SIZE = 32  # the fallback for any other width
+GRAPH_FILES = ("encoder.onnx", "encoder.onnx.data", "decoder.onnx", "decoder.onnx.data", "wte.npy", "wpe.npy")
 
 
 def ort_available() -> bool:
@@ -286,7 +292,7 @@ def cache_key(source: str | None, model: Any | None, bits: int) -> str | None:
     Without a folder (a model built in memory) the key hashes the config and a sample of every
     tensor's bytes; None when neither is available.
     """
-    h = hashlib.sha256(f"v{FORMAT_VERSION}|bits{bits}|block{BLOCK_SIZE}".encode())
+    h = hashlib.sha256(f"v{FORMAT_VERSION}|bits{bits}|block{block_size(bits)}".encode())
     if source:
         p = Path(source).resolve()
         h.update(str(p).encode())
@@ -304,12 +310,27 @@ def cache_key(source: str | None, model: Any | None, bits: int) -> str | None:
     return h.hexdigest()[:20]
 
 
+def block_size(bits: int) -> int:
+    """The MatMulNBits block for this weight width (see BLOCK_SIZES)."""
+    return BLOCK_SIZES.get(bits, BLOCK_SIZE)
+
+
+def _save(proto: Any, path: Path) -> None:
+    """Save with the weights in ``<name>.data`` beside the graph: ONNX Runtime memory-maps external data
+    instead of copying it out of the parsed protobuf, and unmaps what its kernels pre-pack, so loading
+    leaves no freed-but-retained heap behind (-28 MB resident after loading both graphs, measured)."""
+    import onnx
+
+    onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=path.name + ".data", size_threshold=1024)
+
+
 def _quantize(proto: Any, bits: int) -> Any:
-    """Every MatMul with a constant 2-D weight -> MatMulNBits (blocks of 32, symmetric, int8 compute)."""
+    """Every MatMul with a constant 2-D weight -> MatMulNBits (blocks per BLOCK_SIZES, symmetric, int8 compute)."""
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
     logging.getLogger("onnxruntime.quantization").setLevel(logging.WARNING)
-    q = MatMulNBitsQuantizer(proto, bits=bits, block_size=BLOCK_SIZE, is_symmetric=True, accuracy_level=4)
+    q = MatMulNBitsQuantizer(proto, bits=bits, block_size=block_size(bits), is_symmetric=True, accuracy_level=4)
     q.process()
     out = q.model.model
     return out
@@ -332,7 +353,8 @@ def _quantize_encoder(src: Path, dst: Path) -> None:
 
 
 def build_cache(model: Any, folder: Path, bits: int, gen_meta: dict[str, Any] | None = None) -> None:
-    """Write encoder.onnx, decoder.onnx, wte.npy, wpe.npy and meta.json into ``folder`` (atomically)."""
+    """Write the graphs (GRAPH_FILES: two .onnx, their .data, wte.npy, wpe.npy) and meta.json into ``folder``
+    (atomically)."""
     import onnx
 
     t0 = time.perf_counter()
@@ -350,14 +372,15 @@ def build_cache(model: Any, folder: Path, bits: int, gen_meta: dict[str, Any] | 
         if bits:
             onnx.save(enc, str(tmp / "encoder.fp32.onnx"))
             del enc
-            _quantize_encoder(tmp / "encoder.fp32.onnx", tmp / "encoder.onnx")
+            _quantize_encoder(tmp / "encoder.fp32.onnx", tmp / "encoder.q.onnx")
             (tmp / "encoder.fp32.onnx").unlink()
-        else:
-            onnx.save(enc, str(tmp / "encoder.onnx"))
-            del enc
+            enc = onnx.load(str(tmp / "encoder.q.onnx"))
+            (tmp / "encoder.q.onnx").unlink()
+        _save(enc, tmp / "encoder.onnx")
+        del enc
         dec = build_decoder_graph(model)
         dec = _quantize(dec, bits) if bits else dec
-        onnx.save(dec, str(tmp / "decoder.onnx"))
+        _save(dec, tmp / "decoder.onnx")
         del dec
         dm = decoder_dims(model)
         meta = {"format": FORMAT_VERSION, "bits": bits, "dims": dm.__dict__, "generation": gen_meta or {},
@@ -379,21 +402,26 @@ def cache_ready(folder: Path) -> bool:
     except (OSError, ValueError):
         return False
     return meta.get("format") == FORMAT_VERSION and all(
-        (folder / f).is_file() for f in ("encoder.onnx", "decoder.onnx", "wte.npy", "wpe.npy"))
+        (folder / f).is_file() for f in GRAPH_FILES)
 
 
 # ------------------------------------------------------------------ running
 
 
-def _session(path: Path, threads: int) -> Any:
+def _session(path: Path, threads: int, *, layout_opt: bool = True) -> Any:
+    """A CPU session. ``layout_opt=False`` stops at ORT_ENABLE_EXTENDED (no layout transforms)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = max(1, threads)
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.enable_cpu_mem_arena = True
+    so.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if layout_opt
+                                   else ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
+    # No arena: ORT's arena keeps its high-water mark of activations for good (a second image's K/V while
+    # the first's are still referenced); plain malloc gave them back. -17 MB peak, same caption time
+    # within noise (bench/RESULTS.md, third pass). Pre-packing stays on: disabling it cost +138 MB.
+    so.enable_cpu_mem_arena = False
     # Spinning worker threads burn the other core while the detector wants it (2-core machines).
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3
@@ -418,7 +446,9 @@ class OrtCaptionModel:
         self.wte = np.load(folder / "wte.npy", mmap_mode="r")
         self.wpe = np.load(folder / "wpe.npy", mmap_mode="r")
         self.enc = _session(folder / "encoder.onnx", encoder_threads)
-        self.dec = _session(folder / "decoder.onnx", decoder_threads)
+        # The decoder at ORT_ENABLE_EXTENDED: the same tokens, and 4-13 % faster decoding than ORT_ENABLE_ALL in
+        # three interleaved A/Bs (bench/RESULTS.md, third pass). The encoder keeps ALL (its Conv layout pass).
+        self.dec = _session(folder / "decoder.onnx", decoder_threads, layout_opt=False)
         self.kv_names = [o.name for o in self.enc.get_outputs()]
         self.dec_out = ["logits", "hf"] + [n for i in range(self.dims.n_layer) for n in (f"nk{i}", f"nv{i}")]
 

@@ -225,6 +225,13 @@ def test_ort_cache_is_reused_without_rebuilding_or_the_model(ort_cache, tmp_path
     first = build_fast_generator(model, cfg, source=str(folder))
     built = list((ort_cache / "ort-captioner").iterdir())
     assert len(built) == 1 and fo.cache_ready(built[0])
+    # weights live in external .data files (memory-mapped by ORT), not inside the graphs
+    for name in ("encoder", "decoder"):
+        graph, data = built[0] / f"{name}.onnx", built[0] / f"{name}.onnx.data"
+        assert data.stat().st_size > graph.stat().st_size > 0, name
+    (built[0] / "decoder.onnx.data").rename(built[0] / "moved.data")  # an incomplete folder is not "ready"
+    assert not fo.cache_ready(built[0])
+    (built[0] / "moved.data").rename(built[0] / "decoder.onnx.data")
 
     def no_build(*a, **k):
         raise AssertionError("rebuilt although the cache was ready")
