@@ -89,7 +89,7 @@ class GateDecision:
     before the first. ``state``: moving / settling / still. ``quality``: ok /
     too_dark / too_blurred (the held, reported quality). ``quality_changed``:
     True on the one frame where ``quality`` changed. ``reason``: "first",
-    "new_scene", "refresh" when firing, else "". ``brightness`` (0..1) and
+    "new_scene", "refresh", "walking_refresh" when firing, else "". ``brightness`` (0..1) and
     ``sharpness``: the raw quality measures.
     """
 
@@ -210,6 +210,7 @@ class SceneGate:
         self._history: deque[tuple[float, np.ndarray]] = deque()
         self._window: np.ndarray | None = None
         self._t_last_motion: float | None = None
+        self._t_unsettled_since: float | None = None  # start of the current stretch without a still view
         self._last_hash: tuple[np.ndarray, np.ndarray] | None = None
         self._t_last_fire: float | None = None
         self.last_fired_index: int | None = None
@@ -291,6 +292,22 @@ class SceneGate:
                     reason = "new_scene"
                 elif cfg.max_interval_s > 0 and since >= cfg.max_interval_s - _EPS_S:
                     reason = "refresh"
+        # Walking: a worn camera that keeps moving never settles, and a user
+        # walking down a street would never hear a description. Once the view
+        # has been unsettled for walking_refresh_s (far longer than any turn
+        # or pan, so "never mid-pan" holds) and differs from the last
+        # described view, describe it anyway, on a frame that is at least
+        # not a fast shift (score under twice the motion threshold).
+        if state == "still":
+            self._t_unsettled_since = None
+        elif self._t_unsettled_since is None:
+            self._t_unsettled_since = t
+        if (not reason and raw == "ok" and cfg.walking_refresh_s > 0 and self._t_unsettled_since is not None
+                and t - self._t_unsettled_since >= cfg.walking_refresh_s - _EPS_S
+                and (self._t_last_fire is None or t - self._t_last_fire >= cfg.walking_refresh_s - _EPS_S)
+                and score < 2.0 * cfg.motion_threshold_pct
+                and (diff is None or diff > cfg.new_scene_threshold)):
+            reason = "walking_refresh"
         fire = bool(reason)
         if fire:
             self._last_hash, self._t_last_fire = h, t

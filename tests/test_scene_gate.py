@@ -21,6 +21,7 @@ import pytest
 from assist.config import SceneConfig, load_config
 from assist.scene_gate import GateDecision, SceneGate, hash_distance, scene_hash
 from helpers_clips import (
+    FPS,
     Clip,
     brightness_steps,
     concat,
@@ -251,3 +252,30 @@ def test_first_frame_of_a_dark_room_after_time_gap_uses_capture_time(photo_sets:
     d2 = gate.update(Frame(2, 100.8, photo))
     assert (d0.fire, d1.fire, d2.fire) == (False, False, True)
     assert d1.state == "settling" and d2.reason == "first"
+
+
+def walking_clip(photos: list[np.ndarray], seconds: float) -> Clip:
+    """A view that never settles, as a worn camera sees a walk: it sweeps along a
+    loop of photos, 1 s fast (0.6 widths/s), then 0.3 s slow (0.1 widths/s),
+    again and again; the slow moments are far shorter than scene.settle_s."""
+    strip = np.concatenate(photos, axis=1)
+    w = photos[0].shape[1]
+    frames, x = [], 0.0
+    for i in range(int(seconds * FPS)):
+        speed = 0.6 if (i % 13) < 10 else 0.1
+        x += speed * w / FPS
+        xi = int(x) % (strip.shape[1] - w)
+        frames.append(np.ascontiguousarray(strip[:, xi:xi + w]))
+    return Clip(frames)
+
+
+def test_a_view_that_keeps_moving_is_described_every_walking_refresh(coco_dir: Path) -> None:
+    photos = [load_photo(p) for p in pick_photos(coco_dir, 6, offset=1)]
+    clip = walking_clip(photos, 40.0)
+    decisions = run_gate(clip)
+    assert all(d.state != "still" for d in decisions[5:])  # it really never settles
+    fires = fired(decisions)
+    assert [reason for _, reason in fires] == ["walking_refresh", "walking_refresh"], fires
+    first, second = (i / FPS for i, _ in fires)
+    assert 15.0 <= first < 17.0 and 30.0 <= second < 33.0  # never sooner than walking_refresh_s
+    assert fired(run_gate(clip, walking_refresh_s=0.0)) == []  # off: a walk is never described
