@@ -183,8 +183,15 @@ class Agent:
                 self.shared.lock.wait_for(
                     lambda: self.shared.detections_frame >= frame.index or self.stop_event.is_set(),
                     timeout=2.0 / self.cfg.hazards.rate_hz)
-            # None = no detector running (nothing to ground against); [] = it sees nothing.
-            detections = list(self.shared.detections) if self.detector_path else None
+            # None = no detector information (none running, or it has produced
+            # nothing for this frame: restarting after a fault); [] = it sees nothing.
+            fresh = self.opts.every_frame or self.shared.detections_frame >= frame.index
+            detections = list(self.shared.detections) if self.detector_path and fresh else None
+        if detections is None and self.detector_path and getattr(engine, "mode", "") == "detections":
+            # A description built from detections we do not have would say
+            # "Nothing recognisable" with a bus in front: say nothing instead.
+            log.info("no fresh detections for frame %d; description skipped", frame.index)
+            return
         t0 = time.monotonic()
         with _deadline(worker):
             result = engine.describe(frame.image, detections)
