@@ -202,16 +202,20 @@ class SpeechBackend:
         """Where the speech of ``utt`` goes in ``wav_dir`` (None without wav_dir)."""
         return None if self.wav_dir is None else self.wav_dir / f"{utt.wav_stem()}.wav"
 
+    def _save_earcon_wav(self, utt: Utterance) -> list[Path]:
+        """Write the earcon of ``utt`` to ``wav_dir`` (if set and there is one); return the files."""
+        ep = self.earcon_wav_path(utt)
+        if ep is not None and utt.earcon is not None:
+            return [write_wav(ep, utt.earcon, EARCON_RATE)]
+        return []
+
     def save_wav(self, utt: Utterance) -> list[Path]:
         """Write the earcon and the speech of ``utt`` to ``wav_dir`` (if set); return the files.
 
         The speech is rendered with espeak-ng when it is installed; without it
         the speech WAV is skipped with one warning (the log still has the text).
         """
-        out: list[Path] = []
-        ep = self.earcon_wav_path(utt)
-        if ep is not None and utt.earcon is not None:
-            out.append(write_wav(ep, utt.earcon, EARCON_RATE))
+        out = self._save_earcon_wav(utt)
         sp = self.speech_wav_path(utt)
         if sp is not None:
             try:
@@ -706,10 +710,7 @@ class Pyttsx3Backend(SpeechBackend):
 
     def save_wav(self, utt: Utterance) -> list[Path]:
         """Earcon as usual; the speech WAV is written by pyttsx3 itself (``save_to_file``)."""
-        out: list[Path] = []
-        ep = self.earcon_wav_path(utt)
-        if ep is not None and utt.earcon is not None:
-            out.append(write_wav(ep, utt.earcon, EARCON_RATE))
+        out = self._save_earcon_wav(utt)
         sp = self.speech_wav_path(utt)
         if sp is not None:
             self.say_to(utt, wav=sp, play=False)
