@@ -121,3 +121,33 @@ def test_images_folder_describes_every_photo_in_name_order(coco_dir: Path, detec
         expected = describe_detections(detector.detect(read_image(photo, cfg.camera.max_side_px)),
                                        ahead_width=cfg.hazards.ahead_width)
         assert caption["text"] == expected
+
+
+def test_save_video_through_the_cli_writes_the_annotated_frames(detector_path: Path, tmp_path: Path) -> None:
+    """`run.py --video X --save-video Y`: Y is playable, same frame count and size, boxes drawn on it."""
+    import numpy as np
+    from ultralytics.utils import ASSETS
+
+    from helpers_cli import run_cli
+
+    image = load_photo(Path(ASSETS) / "bus.jpg", size=(640, 480))
+    src = write_video(still(image, 2.0).frames, tmp_path / "in.mp4", fps=10.0)
+    out = tmp_path / "annotated.mp4"
+    proc = run_cli("--video", str(src), "--headless", "--speech", "none", "--every-frame", "--save-video", str(out),
+                   env={"ASSIST_DETECTOR": str(detector_path)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cap = cv2.VideoCapture(str(out))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    assert len(frames) == 20 and frames[0].shape == (480, 640, 3)
+    original = cv2.VideoCapture(str(src))
+    _, first = original.read()
+    original.release()
+    # the overlay (boxes, labels, caption band) changed the picture well beyond codec noise
+    diff = np.abs(frames[-1].astype(int) - first.astype(int)).mean(axis=2)
+    assert (diff > 60).mean() > 0.01
