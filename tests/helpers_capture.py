@@ -17,6 +17,7 @@ import numpy as np
 
 from assist.config import CameraConfig
 from assist.sources import SourceError
+from helpers_wait import wait_for
 
 # ----------------------------------------------------------------- frame codes
 CODE_BITS = 10
@@ -71,14 +72,7 @@ def fast_config(**overrides: float) -> CameraConfig:
     return cfg
 
 
-def wait_until(cond: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:
-    """Poll ``cond`` until true or ``timeout`` seconds; returns its last value."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
+wait_until = wait_for  # the name the capture tests use
 
 
 # ------------------------------------------------------------------- fake time

@@ -6,21 +6,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from assist.config import SpeechConfig
 from assist.speech.backends import BackendError, SpeechBackend, Utterance
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 2.0, step: float = 0.001) -> bool:
-    """Poll ``cond`` until it is true or ``timeout`` passes; return its last value."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
+from helpers_wait import wait_for
 
 
 class FakeBackend(SpeechBackend):

@@ -6,15 +6,7 @@ import threading
 import time
 
 from assist.workers import SupervisedWorker
-
-
-def wait_for(pred, timeout: float = 3.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return pred()
+from helpers_wait import wait_for
 
 
 def test_raising_step_is_restarted_with_a_fresh_state_and_one_notice() -> None:
