@@ -54,6 +54,36 @@ def _deadline(worker: SupervisedWorker | None) -> contextlib.AbstractContextMana
     return worker.busy() if worker is not None else contextlib.nullcontext()
 
 
+def required_detector_path(cfg: Config, events: EventLog) -> str | None:
+    """The detector weights by the design's resolution order; None when hazards
+    are disabled. Missing: a ``model_missing`` event and CliError (exit 4)."""
+    if not cfg.hazards.enabled:
+        return None
+    from assist.detector import DetectorModelMissing, resolve_detector
+
+    try:
+        path = resolve_detector(cfg.hazards)
+    except DetectorModelMissing as exc:
+        events.status("model_missing", text=str(exc), model="detector")
+        raise CliError(str(exc), exitcodes.MODEL) from None
+    if path is None:
+        msg = (f"detector model {cfg.hazards.model!r} not found; set ASSIST_DETECTOR to a YOLO "
+               "weights file or exported folder, or put it in models/ (downloads need internet)")
+        events.status("model_missing", text=msg, model="detector")
+        raise CliError(msg, exitcodes.MODEL)
+    return path
+
+
+def detector_load_error(path: str | None, exc: BaseException) -> CliError:
+    """The exit-4 error for detector weights that were found but do not load."""
+    from assist.detector import DetectorModelMissing
+
+    if isinstance(exc, DetectorModelMissing):  # its message already names the file and the fix
+        return CliError(str(exc), exitcodes.MODEL)
+    return CliError(f"detector {path}: cannot load ({exc}); check the file or set ASSIST_DETECTOR "
+                    "to a working YOLO model", exitcodes.MODEL)
+
+
 class Agent:
     """Wires the stages together for one run. Build with :meth:`build`."""
 
@@ -112,21 +142,7 @@ class Agent:
     # ------------------------------------------------------------------ hazards
     def resolve_detector(self) -> str | None:
         """Find the detector weights; raise CliError(exit 4) when required and missing."""
-        if not self.cfg.hazards.enabled:
-            return None
-        from assist.detector import DetectorModelMissing, resolve_detector
-
-        try:
-            path = resolve_detector(self.cfg.hazards)
-        except DetectorModelMissing as exc:
-            self.events.status("model_missing", text=str(exc), model="detector")
-            raise CliError(str(exc), exitcodes.MODEL) from None
-        if path is None:
-            msg = (f"detector model {self.cfg.hazards.model!r} not found; set ASSIST_DETECTOR to a YOLO "
-                   "weights file or exported folder, or put it in models/ (downloads need internet)")
-            self.events.status("model_missing", text=msg, model="detector")
-            raise CliError(msg, exitcodes.MODEL)
-        return path
+        return required_detector_path(self.cfg, self.events)
 
     def make_hazard_state(self) -> tuple[Any, Any]:
         """(detector, analyzer) built in the calling (owning) thread."""
@@ -417,7 +433,7 @@ def _run_every_frame(agent: Agent, factory: Callable[[], Any], first_source: Any
         try:
             hazard_state = agent.make_hazard_state()
         except DetectorModelMissing as exc:
-            raise CliError(str(exc), exitcodes.MODEL) from None
+            raise detector_load_error(agent.detector_path, exc) from None
     caption_engine = agent.make_caption_state() if cfg.caption.enabled else None
     fps = first_source.fps or 10.0
     period = 1.0 / cfg.hazards.rate_hz
@@ -501,12 +517,7 @@ def _run_live(agent: Agent, factory: Callable[[], Any], first_source: Any) -> in
         if worker.setup_error is not None:
             err = worker.setup_error
             if worker.name == "hazards":
-                from assist.detector import DetectorModelMissing
-
-                msg = str(err) if isinstance(err, DetectorModelMissing) else (
-                    f"detector {agent.detector_path}: cannot load ({err}); check the file or set "
-                    "ASSIST_DETECTOR to a working YOLO model")
-                raise CliError(msg, exitcodes.MODEL)
+                raise detector_load_error(agent.detector_path, err)
             agent.events.status("model_missing", text=f"captioner cannot load: {err}", model="captioner")
 
     def on_frame(frame: Frame) -> None:

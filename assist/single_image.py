@@ -16,6 +16,7 @@ from assist.cli import CliError
 from assist.config import Config
 from assist.detection import Detection
 from assist.events import EventLog
+from assist.pipeline import detector_load_error, required_detector_path
 
 
 @dataclass(frozen=True)
@@ -68,23 +69,14 @@ def describe_image_cli(path: Path, cfg: Config) -> int:
         raise CliError(str(exc), exitcodes.SOURCE) from None
     events = EventLog()
     detections: list[Detection] | None = None  # None: no detector ran (nothing to ground against)
-    if cfg.hazards.enabled:
-        from assist.detector import DetectorModelMissing, YoloDetector, resolve_detector
+    model_path = required_detector_path(cfg, events)
+    if model_path is not None:
+        from assist.detector import YoloDetector
 
         try:
-            model_path = resolve_detector(cfg.hazards)
-        except DetectorModelMissing as exc:
-            raise CliError(str(exc), exitcodes.MODEL) from None
-        if model_path is None:
-            raise CliError(f"detector model {cfg.hazards.model!r} not found; set ASSIST_DETECTOR or see models/README.md",
-                           exitcodes.MODEL)
-        try:
             detector = YoloDetector(model_path, cfg.hazards)
-        except DetectorModelMissing as exc:
-            raise CliError(str(exc), exitcodes.MODEL) from None
         except Exception as exc:  # noqa: BLE001 - any load failure is a model problem for the user
-            raise CliError(f"detector {model_path}: cannot load ({exc}); check the file or set ASSIST_DETECTOR",
-                           exitcodes.MODEL) from None
+            raise detector_load_error(model_path, exc) from None
         detections = detector.detect(image)
     caption = "Descriptions are disabled (caption.enabled = false)."
     source = "none"
