@@ -85,7 +85,7 @@ def detector_load_error(path: str | None, exc: BaseException) -> CliError:
 
 
 class Agent:
-    """Wires the stages together for one run. Build with :meth:`build`."""
+    """Wires the stages together for one run (see :func:`run_pipeline`)."""
 
     def __init__(self, cfg: Config, opts: RunOptions, events: EventLog, clock: Clock, *,
                  stop: threading.Event | None = None) -> None:
@@ -105,7 +105,6 @@ class Agent:
         self._hazard_slot = LatestFrameSlot("hazard")
         self._caption_slot = LatestFrameSlot("caption")
         self._workers: list[SupervisedWorker] = []
-        self._last_quality = "ok"
         self._frames_seen = 0
         self._t_first: float | None = None
         self.runner_done = threading.Event()
