@@ -93,7 +93,8 @@ class CaptionConfig:
     backend: str = opt("auto", "auto = fast path when available, else plain transformers",
                        choices=("auto", "fast", "transformers"))
     device: str = opt("auto", "where the captioner runs", choices=("auto", "cpu", "cuda"))
-    threads: int = opt(0, "CPU threads for the captioner, 0 = automatic", min=0, max=256)
+    threads: int = opt(0, "CPU threads for the captioner, 0 = automatic "
+                          "(all cores but the detector's: 1 of 2, 3 of 4, n-2 above)", min=0, max=256)
     precision: str = opt("auto", "fast path weights: auto = ort-int8 on CPU (int8 without onnxruntime), fp16 on CUDA; "
                          "fp32 = identical to transformers", choices=("auto", "fp32", "int8", "fp16", "ort-int8",
                                                                       "ort-int4"))

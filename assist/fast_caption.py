@@ -241,11 +241,13 @@ def ort_generator(folder: object, cfg: object, meta: dict[str, object], precisio
 
     from assist.fast_caption_onnx import OrtCaptionModel
 
-    threads = int(getattr(cfg, "threads", 0) or 0)
-    # encoder: compute-bound, on the caller's threads; decoder: one thread unless caption.threads asks
-    # for more (memory-bound M=1 steps; a second thread mostly waits, and the detector needs the core).
-    om = OrtCaptionModel(folder, encoder_threads=threads or torch.get_num_threads(),  # type: ignore[arg-type]
-                         decoder_threads=threads or 1)
+    threads = int(getattr(cfg, "threads", 0) or 0) or torch.get_num_threads()
+    # Encoder and decoder both get the captioner's thread budget (caption.threads, else the caller's
+    # torch threads: captioner.auto_threads leaves the detector a core, so 1 of 2 cores). A second
+    # decoder thread makes the M=1 steps 1.55x faster on 2 idle cores (17.9 -> 11.5 ms per step), and
+    # ORT's pool (no spinning) degrades gently when a core is taken: 1.4x slower with a busy process on
+    # the other core, not the 4-8x collapse of torch's OpenMP decoding (bench/RESULTS.md, fourth pass).
+    om = OrtCaptionModel(folder, encoder_threads=threads, decoder_threads=threads)  # type: ignore[arg-type]
     max_new = int(cfg.max_new_tokens)  # type: ignore[attr-defined]
 
     def encode(pixel_values: torch.Tensor) -> dict[str, np.ndarray]:

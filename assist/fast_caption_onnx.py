@@ -1,27 +1,31 @@
-"""ViT-GPT2 captioning on ONNX Runtime with weight-only int8 (``MatMulNBits``) weights.
+"""ViT-GPT2 captioning on ONNX Runtime: int8 encoder, weight-only int8 (``MatMulNBits``) decoder.
 
 Why: on a small AVX2 CPU a greedy caption is bound by reading every decoder weight once per token.
 ONNX Runtime's ``MatMulNBits`` kernels are written for exactly that case (M = 1, LLM decoding): the
-weights stay int8 in blocks of 32 with one fp32 scale each, activations are quantized to int8 per
-block on the fly (``accuracy_level=4``), and the kernel streams the int8 weights close to memory
-bandwidth, where PyTorch's fbgemm dynamic int8 reaches about half of it on this CPU
-(bench/RESULTS.md).
+weights stay int8 in blocks of 128 with one fp32 scale each (the output head in 4 bits, blocks of 32,
+its top candidates re-scored in fp32), activations are quantized to int8 per block on the fly
+(``accuracy_level=4``), and at 2 threads the kernel streams the weights at about the machine's
+memory bandwidth, where PyTorch's fbgemm dynamic int8 reaches about half of it (bench/RESULTS.md).
+The encoder (197 image tokens: compute-bound) uses dynamic int8 MatMuls (MLAS u8s8 GEMM).
 
 The graphs are written out op by op from the model's tensors (no exporter involved, so nothing
 depends on the torch exporter of the day):
 
 - ``encoder.onnx``: pixel values -> for every decoder layer the image keys [H, hd, N] and values
   [H, N, hd] of the cross-attention (the ViT encoder and the 12 K/V projections run once per
-  image, as one graph on the caller's threads);
+  image, as one graph);
 - ``decoder.onnx``: one greedy step on a static KV cache: the token's embedding row (added in
-  NumPy from memory-mapped tables, so the 154 MB embedding never becomes resident), an additive
+  NumPy, read from the table's file, so the 154 MB embedding never becomes resident), an additive
   mask that hides unwritten cache slots, the past keys/values and the image keys/values of every
   layer -> the logits, the final hidden state, and this token's keys/values (written into the
-  cache by the caller).
+  cache by the caller). Inputs and outputs are bound once per caption (I/O binding).
+
+Both sessions use the captioner's thread budget (``caption.threads``, by default all cores but the
+detector's), with workers that spin only while a Run is active.
 
 Files are cached under ``$ASSIST_CACHE`` (default ``~/.cache/assist``) in a folder keyed by the
 model folder's path, its weight files' sizes and mtimes and the build settings, so a run after the
-first loads only the quantized graphs (about 250 MB) and never materialises the fp32 PyTorch model.
+first loads only the quantized graphs (about 230 MB) and never materialises the fp32 PyTorch model.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # bump when the graphs change: old cache folders are then simply not found
+FORMAT_VERSION = 4  # bump when the graphs change: old cache folders are then simply not found
 ORT_PRECISIONS = {"ort-int8": 8, "ort-int4": 4}
 # Quantization block of the decoder's MatMulNBits weights, per bit width. int8 at block 128: each block
 # carries an fp32 scale and (for the int8-compute kernel) a block sum, so 128 instead of 32 cut the
@@ -50,6 +54,14 @@ ORT_PRECISIONS = {"ort-int8": 8, "ort-int4": 4}
 # 8-bit rounding error barely grows with the block. int4 keeps 32: its error grows fast with the block.
 BLOCK_SIZES = {8: 128, 4: 32}
 BLOCK_SIZE = 32  # the fallback for any other width
+# The output head (vocab x hidden, 39 MB of the int8 decoder's 143 MB read per token) is stored in 4 bits,
+# blocks of 32, whatever the body's width: greedy only needs its argmax, and the top RESCORE_K[4] candidates
+# are re-scored exactly from the fp32 embedding rows, so the head's rounding can only matter if the true
+# best token falls out of the top 32 of 50257 (int4 logit error ~0.1 of the logits' spread, the gap from
+# the best to the 32nd ~1 spread). -16 MB read per token and resident (bench/RESULTS.md, fourth pass).
+HEAD_BITS = 4
+HEAD_BLOCK = 32
+RESCORE_K = {4: 32, 8: 8}  # candidates re-scored in fp32, per head width
 GRAPH_FILES = ("encoder.onnx", "encoder.onnx.data", "decoder.onnx", "decoder.onnx.data", "wte.npy", "wpe.npy")
 
 
@@ -292,7 +304,7 @@ def cache_key(source: str | None, model: Any | None, bits: int) -> str | None:
     Without a folder (a model built in memory) the key hashes the config and a sample of every
     tensor's bytes; None when neither is available.
     """
-    h = hashlib.sha256(f"v{FORMAT_VERSION}|bits{bits}|block{block_size(bits)}".encode())
+    h = hashlib.sha256(f"v{FORMAT_VERSION}|bits{bits}|block{block_size(bits)}|head{head_bits(bits)}".encode())
     if source:
         p = Path(source).resolve()
         h.update(str(p).encode())
@@ -315,6 +327,11 @@ def block_size(bits: int) -> int:
     return BLOCK_SIZES.get(bits, BLOCK_SIZE)
 
 
+def head_bits(bits: int) -> int:
+    """Width of the output head for a decoder of ``bits`` (0 = fp32 graphs: the head stays fp32 too)."""
+    return min(bits, HEAD_BITS) if bits else 0
+
+
 def _save(proto: Any, path: Path) -> None:
     """Save with the weights in ``<name>.data`` beside the graph: ONNX Runtime memory-maps external data
     instead of copying it out of the parsed protobuf, and unmaps what its kernels pre-pack, so loading
@@ -326,13 +343,22 @@ def _save(proto: Any, path: Path) -> None:
 
 
 def _quantize(proto: Any, bits: int) -> Any:
-    """Every MatMul with a constant 2-D weight -> MatMulNBits (blocks per BLOCK_SIZES, symmetric, int8 compute)."""
+    """Every MatMul with a constant 2-D weight -> MatMulNBits (blocks per BLOCK_SIZES, symmetric, int8 compute);
+    the output head at ``head_bits(bits)`` (see HEAD_BITS)."""
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
     logging.getLogger("onnxruntime.quantization").setLevel(logging.WARNING)
-    q = MatMulNBitsQuantizer(proto, bits=bits, block_size=block_size(bits), is_symmetric=True, accuracy_level=4)
+    head = [n.name for n in proto.graph.node if n.op_type == "MatMul" and "head.w" in n.input]
+    hb = head_bits(bits)
+    q = MatMulNBitsQuantizer(proto, bits=bits, block_size=block_size(bits), is_symmetric=True, accuracy_level=4,
+                             nodes_to_exclude=head if hb != bits else None)
     q.process()
     out = q.model.model
+    if hb != bits:
+        q = MatMulNBitsQuantizer(out, bits=hb, block_size=HEAD_BLOCK, is_symmetric=True, accuracy_level=4,
+                                 nodes_to_include=head)
+        q.process()
+        out = q.model.model
     return out
 
 
@@ -383,7 +409,8 @@ def build_cache(model: Any, folder: Path, bits: int, gen_meta: dict[str, Any] | 
         _save(dec, tmp / "decoder.onnx")
         del dec
         dm = decoder_dims(model)
-        meta = {"format": FORMAT_VERSION, "bits": bits, "dims": dm.__dict__, "generation": gen_meta or {},
+        meta = {"format": FORMAT_VERSION, "bits": bits, "head_bits": head_bits(bits), "dims": dm.__dict__,
+                "generation": gen_meta or {},
                 "n_image_tokens": (model.config.encoder.image_size // model.config.encoder.patch_size) ** 2 + 1}
         (tmp / "meta.json").write_text(json.dumps(meta))
         if folder.exists():
@@ -422,8 +449,15 @@ def _session(path: Path, threads: int, *, layout_opt: bool = True) -> Any:
     # the first's are still referenced); plain malloc gave them back. -17 MB peak, same caption time
     # within noise (bench/RESULTS.md, third pass). Pre-packing stays on: disabling it cost +138 MB.
     so.enable_cpu_mem_arena = False
-    # Spinning worker threads burn the other core while the detector wants it (2-core machines).
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Worker threads spin between ops instead of sleeping: a sleeping worker is woken for each of the ~300
+    # encoder ops and ~100 ops of every decoder step, and those wake-ups cost 16-21 % of a caption at 2
+    # threads (bench/RESULTS.md, fourth pass). The workers are the captioner's own thread budget
+    # (caption.threads, by default leaving the detector its core), so they spin on cores given to it; with
+    # one thread there is no worker and nothing spins.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if threads > 1 else "0")
+    # ... and stop spinning the moment a Run returns, so the encoder's workers do not spin through the
+    # decoder's steps, nor either through the time between captions (same caption time: 396 vs 400 ms).
+    so.add_session_config_entry("session.force_spinning_stop", "1")
     so.log_severity_level = 3
     return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
 
@@ -435,22 +469,24 @@ class OrtCaptionModel:
     ``run(token, pos) -> logits`` (a float32 NumPy vector, head top-k re-scored in fp32).
     """
 
-    rescore_k = 8
-
     def __init__(self, folder: Path, *, encoder_threads: int, decoder_threads: int) -> None:
         meta = json.loads((folder / "meta.json").read_text())
         self.folder = folder
         self.bits = int(meta["bits"])
+        self.head_bits = int(meta.get("head_bits", self.bits))
         self.dims = Dims(**meta["dims"])
-        # mmap: only the rows actually looked up become resident (a few KB per caption, not 154 MB)
-        self.wte = np.load(folder / "wte.npy", mmap_mode="r")
-        self.wpe = np.load(folder / "wpe.npy", mmap_mode="r")
+        # fp32 graphs (bits 0) need no re-scoring; otherwise per the head's width
+        self.rescore_k = min(RESCORE_K.get(self.head_bits, 32), self.dims.vocab) if self.head_bits else 0
+        # The 154 MB token embedding is read row by row from the file (the input token and the head's
+        # re-scored candidates): never resident. A memory map was tried: each looked-up row maps the whole
+        # page-cache folio around it, and 16 steps x 32 candidates made 90-135 MB resident (measured).
+        self.wte = RowFile(folder / "wte.npy")
+        self.wpe = np.load(folder / "wpe.npy", mmap_mode="r")  # 3 MB: a map is fine
         self.enc = _session(folder / "encoder.onnx", encoder_threads)
         # The decoder at ORT_ENABLE_EXTENDED: the same tokens, and 4-13 % faster decoding than ORT_ENABLE_ALL in
         # three interleaved A/Bs (bench/RESULTS.md, third pass). The encoder keeps ALL (its Conv layout pass).
         self.dec = _session(folder / "decoder.onnx", decoder_threads, layout_opt=False)
         self.kv_names = [o.name for o in self.enc.get_outputs()]
-        self.dec_out = ["logits", "hf"] + [n for i in range(self.dims.n_layer) for n in (f"nk{i}", f"nv{i}")]
 
     def encode(self, pixel_values: np.ndarray) -> dict[str, np.ndarray]:
         """Image keys/values of every decoder layer for pixel values [1, 3, H, W]."""
@@ -458,34 +494,107 @@ class OrtCaptionModel:
         return dict(zip(self.kv_names, outs, strict=True))
 
     def session(self, image_kv: dict[str, np.ndarray], max_len: int) -> Callable[[int, int], np.ndarray]:
-        """A step function over a static cache of ``max_len`` slots for one image."""
+        """A step function over a static cache of ``max_len`` slots for one image.
+
+        Every input and output is bound once to a NumPy buffer (ONNX Runtime I/O binding) and updated in
+        place, so a step converts no arrays and allocates no outputs: 183 -> 174 ms of decoding per caption
+        at 2 threads (bench/RESULTS.md, fourth pass). ``run.outputs`` holds the raw outputs of the last step.
+        """
+        import onnxruntime as ort
+
         dm = self.dims
         nh, hd = dm.n_head, dm.hd
         pk = [np.zeros((nh, hd, max_len), np.float32) for _ in range(dm.n_layer)]
         pv = [np.zeros((nh, max_len, hd), np.float32) for _ in range(dm.n_layer)]
         mask = np.full((1, 1, max_len + 1), -np.inf, np.float32)
         mask[..., -1] = 0.0  # the current token always sees itself
-        feed: dict[str, np.ndarray] = {"mask": mask, **image_kv}
+        h = np.zeros((1, dm.d), np.float32)
+        feed: dict[str, np.ndarray] = {"h": h, "mask": mask}
         for i in range(dm.n_layer):
             feed[f"pk{i}"], feed[f"pv{i}"] = pk[i], pv[i]
+            feed[f"xk{i}"] = np.ascontiguousarray(image_kv[f"xk{i}"], dtype=np.float32)
+            feed[f"xv{i}"] = np.ascontiguousarray(image_kv[f"xv{i}"], dtype=np.float32)
+        outs = {"logits": np.zeros((1, dm.vocab), np.float32), "hf": np.zeros((1, dm.d), np.float32)}
+        for i in range(dm.n_layer):
+            outs[f"nk{i}"] = np.zeros((nh, hd, 1), np.float32)
+            outs[f"nv{i}"] = np.zeros((nh, 1, hd), np.float32)
+        binding = self.dec.io_binding()
+        values = []  # the OrtValues view the NumPy buffers above; both must outlive the binding
+        for name, arr in feed.items():
+            values.append(ort.OrtValue.ortvalue_from_numpy(arr))
+            binding.bind_ortvalue_input(name, values[-1])
+        for name, arr in outs.items():
+            values.append(ort.OrtValue.ortvalue_from_numpy(arr))
+            binding.bind_ortvalue_output(name, values[-1])
 
         def run(token: int, pos: int) -> np.ndarray:
             if pos >= max_len or pos >= dm.n_pos:
                 raise ValueError(f"position {pos} beyond the cache ({max_len}) or the model ({dm.n_pos})")
-            feed["h"] = (self.wte[token] + self.wpe[pos]).reshape(1, -1).astype(np.float32, copy=False)
-            outs = self.dec.run(self.dec_out, feed)
+            np.add(self.wte[token], self.wpe[pos], out=h[0])
+            self.dec.run_with_iobinding(binding)
             for i in range(dm.n_layer):
-                pk[i][:, :, pos] = outs[2 + 2 * i][:, :, 0]
-                pv[i][:, pos, :] = outs[3 + 2 * i][:, 0, :]
+                pk[i][:, :, pos] = outs[f"nk{i}"][:, :, 0]
+                pv[i][:, pos, :] = outs[f"nv{i}"][:, 0, :]
             mask[..., pos] = 0.0
-            logits = outs[0].reshape(-1)
-            # The quantized head's error matters only between the top few candidates, where greedy
-            # decides: re-score them with the fp32 embedding rows (k x 768 floats, from the mmap).
-            top = np.argpartition(logits, -self.rescore_k)[-self.rescore_k:]
-            logits[top] = self.wte[top] @ outs[1].reshape(-1)
-            return logits
+            return rescore_top(outs["logits"].reshape(-1).copy(), outs["hf"].reshape(-1), self.wte, self.rescore_k)
 
+        run.outputs = outs  # type: ignore[attr-defined]
+        run.keep_alive = (binding, values, feed)  # type: ignore[attr-defined]
         return run
+
+
+class RowFile:
+    """Rows of a 2-D float32 ``.npy`` file, read on demand with ``os.pread`` (nothing mapped, nothing kept)."""
+
+    def __init__(self, path: Path) -> None:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(f)
+            offset = f.tell()
+        if len(shape) != 2 or fortran or dtype != np.float32:
+            raise ValueError(f"{path}: expected a C-ordered 2-D float32 array, got {shape} {dtype}")
+        self.path, self.shape, self.offset = path, shape, offset
+        self.row_bytes = shape[1] * 4
+        self.fd = os.open(path, os.O_RDONLY)
+
+    def __getitem__(self, index: int | np.ndarray) -> np.ndarray:
+        """Row ``index`` ([cols]) or rows ``index`` ([len(index), cols]) as a new float32 array."""
+        if np.ndim(index) == 0:
+            return np.frombuffer(self._read(int(index)), np.float32)
+        rows = [self._read(int(i)) for i in np.asarray(index).reshape(-1)]
+        return np.frombuffer(b"".join(rows), np.float32).reshape(len(rows), self.shape[1])
+
+    def _read(self, i: int) -> bytes:
+        if not 0 <= i < self.shape[0]:
+            raise IndexError(f"row {i} outside 0..{self.shape[0] - 1} of {self.path.name}")
+        data = os.pread(self.fd, self.row_bytes, self.offset + i * self.row_bytes)
+        if len(data) != self.row_bytes:
+            raise OSError(f"{self.path}: short read at row {i} (file truncated?)")
+        return data
+
+    def close(self) -> None:
+        """Close the file (also done when the object is collected)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def rescore_top(logits: np.ndarray, hidden: np.ndarray, wte: np.ndarray | RowFile, k: int) -> np.ndarray:
+    """``logits`` with its top ``k`` entries replaced by their exact fp32 values ``wte[top] @ hidden``.
+
+    The quantized head's error matters only between the top few candidates, where greedy decides; re-scoring
+    reads k x hidden floats of the embedding, ~100 KB for k = 32.
+    """
+    if k <= 0:
+        return logits
+    top = np.argpartition(logits, -k)[-k:]
+    logits[top] = wte[top] @ hidden
+    return logits
 
 
 def read_meta(folder: Path) -> dict[str, Any]:

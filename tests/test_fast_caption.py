@@ -280,3 +280,47 @@ def test_second_load_starts_from_the_cache_without_the_pytorch_model(ort_cache, 
     assert [warm.caption(p) for p in pics] == [cold.caption(p) for p in pics]
     # the transformers fallback still works: the model is loaded on demand
     assert type(warm.model).__name__ == "VisionEncoderDecoderModel"
+
+
+def test_int4_head_with_fp32_rescoring_picks_the_exact_argmax(ort_cache) -> None:
+    """The int8 decoder's head is stored in 4 bits; re-scoring its top candidates from the fp32 embedding must
+    give exactly the argmax of the fp32 head over the graph's own final hidden state, at every step."""
+    import numpy as np
+    import onnx
+    from transformers import GPT2Config, VisionEncoderDecoderConfig, VisionEncoderDecoderModel, ViTConfig
+
+    from assist import fast_caption_onnx as fo
+
+    torch.manual_seed(11)
+    vocab = 4096  # big enough that 4-bit rounding reorders the raw top candidates
+    enc = ViTConfig(image_size=32, patch_size=8, hidden_size=64, num_hidden_layers=1, num_attention_heads=4,
+                    intermediate_size=128)
+    dec = GPT2Config(vocab_size=vocab, n_positions=32, n_embd=64, n_layer=1, n_head=4, add_cross_attention=True,
+                     is_decoder=True, bos_token_id=START, eos_token_id=START)
+    model = VisionEncoderDecoderModel(VisionEncoderDecoderConfig.from_encoder_decoder_configs(enc, dec)).eval()
+    folder = fo.resolve_cache(model, None, 8)
+    heads = [n for n in onnx.load(str(folder / "decoder.onnx"), load_external_data=False).graph.node
+             if n.op_type == "MatMulNBits" and any(a.name == "N" and a.i == vocab for a in n.attribute)]
+    assert len(heads) == 1 and {a.name: a.i for a in heads[0].attribute}["bits"] == 4
+    om = fo.OrtCaptionModel(folder, encoder_threads=1, decoder_threads=1)
+    assert om.head_bits == 4 and om.rescore_k == fo.RESCORE_K[4]
+    wte = np.load(folder / "wte.npy")
+    assert np.array_equal(om.wte[[0, 7, vocab - 1]], wte[[0, 7, vocab - 1]]) and np.array_equal(om.wte[5], wte[5])
+    with pytest.raises(IndexError):
+        om.wte[vocab]
+    raw_wrong = steps = 0
+    for i in range(4):
+        run = om.session(om.encode(torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(i)).numpy()), 12)
+        token = START
+        for pos in range(12):
+            logits = run(token, pos)
+            raw, hidden = run.outputs["logits"].reshape(-1), run.outputs["hf"].reshape(-1)  # the graph's own
+            exact = wte @ hidden
+            assert np.abs(raw - exact).max() > 0  # the head really is quantized
+            assert int(logits.argmax()) == int(exact.argmax()), (i, pos)
+            best = np.argsort(exact)[-5:]  # the exact top candidates carry their exact fp32 scores
+            assert np.allclose(logits[best], exact[best], rtol=0, atol=1e-5), (i, pos)
+            raw_wrong += int(raw.argmax()) != int(exact.argmax())
+            steps += 1
+            token = int(exact.argmax())
+    print(f"raw int4 head argmax wrong in {raw_wrong}/{steps} steps; re-scored: 0")
