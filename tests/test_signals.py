@@ -42,6 +42,7 @@ from helpers_reliability import (
     wait_for_event,
     write_clip,
 )
+from helpers_wait import wait_for
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 LIMIT_S = 1.0  # the promise: stopped within a second of the signal
@@ -207,8 +208,14 @@ def test_while_speaking_a_warning(tmp_path: Path, media: dict[str, Path], detect
     def speaking(proc: subprocess.Popen[str], log: Path) -> list[int]:
         wait_for_event(log, lambda e: e["type"] == "speech" and e["event"] == "start"
                        and e["priority"] == "important", proc, 90, step=0.005)
-        kids = [p for p in psutil.Process(proc.pid).children(recursive=True) if "espeak" in p.name()]
-        assert kids, "no espeak-ng child is speaking"
+        # "start" is logged just before the backend spawns espeak-ng (after an earcon): give the child a moment
+        kids: list[psutil.Process] = []
+
+        def espeak_running() -> bool:
+            kids[:] = [p for p in psutil.Process(proc.pid).children(recursive=True) if "espeak" in p.name()]
+            return bool(kids)
+
+        assert wait_for(espeak_running, timeout=3.0, step=0.005), "no espeak-ng child is speaking"
         return [p.pid for p in kids]
 
     def child_gone(pids: list[int]) -> None:
