@@ -324,3 +324,39 @@ def test_int4_head_with_fp32_rescoring_picks_the_exact_argmax(ort_cache) -> None
             steps += 1
             token = int(exact.argmax())
     print(f"raw int4 head argmax wrong in {raw_wrong}/{steps} steps; re-scored: 0")
+
+
+def test_ort_sessions_use_the_captioner_thread_budget(ort_cache, monkeypatch) -> None:
+    """Encoder and decoder get caption.threads (else the caller's torch threads); workers spin only when there
+    are workers, and only inside a Run."""
+    from assist import fast_caption_onnx as fo
+    from assist.fast_caption import ort_generator
+
+    model = tiny_model(7)
+    folder = fo.resolve_cache(model, None, 8)
+    om = fo.OrtCaptionModel(folder, encoder_threads=2, decoder_threads=2)
+    for s in (om.enc, om.dec):
+        so = s.get_session_options()
+        assert so.intra_op_num_threads == 2
+        assert so.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+        assert so.get_session_config_entry("session.force_spinning_stop") == "1"
+    one = fo.OrtCaptionModel(folder, encoder_threads=1, decoder_threads=1)
+    assert one.dec.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+    made: list[dict] = []
+    real = fo.OrtCaptionModel
+
+    def record(folder, **kw):
+        made.append(kw)
+        return real(folder, **kw)
+
+    monkeypatch.setattr(fo, "OrtCaptionModel", record)
+    meta = {"start_id": START, "eos_ids": []}
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        ort_generator(folder, caption_cfg(threads=0), meta, "ort-int8")
+        ort_generator(folder, caption_cfg(threads=1), meta, "ort-int8")
+    finally:
+        torch.set_num_threads(before)
+    assert made == [{"encoder_threads": 2, "decoder_threads": 2}, {"encoder_threads": 1, "decoder_threads": 1}]
