@@ -5,7 +5,9 @@ they time it faithfully; they do not predict caption quality. Every path decodes
 tokens (eos disabled), and the paths are interleaved image by image so that load from other
 processes hits them alike; medians are reported.
 
-Run alone: ``python bench/caption_bench.py [--quick]``.
+Run alone: ``python bench/caption_bench.py [--quick] [--json PATH]``; on a GPU machine
+``python bench/caption_bench.py --device cuda --json gpu.json`` (transformers greedy fp32/fp16 vs the fp16
+static-cache CUDA-graph path).
 """
 
 from __future__ import annotations
@@ -219,13 +221,82 @@ def run(quick: bool = False, threads: int = 2, log=print) -> dict[str, Any]:
     return res
 
 
-def main() -> int:
-    """CLI: print the caption figures as JSON."""
+def run_cuda(reps: int = 20, log=print) -> dict[str, Any]:
+    """The GPU comparison: transformers greedy (fp32 and fp16) vs ours (fp16, static KV cache, CUDA graphs).
+
+    Same model, images and 16 tokens as :func:`run`; every timing ends with ``torch.cuda.synchronize()``.
+    """
+    import copy
+    import platform
+
+    dev = torch.device("cuda")
+    gen_kw = dict(max_new_tokens=NEW_TOKENS, do_sample=False, num_beams=1, no_repeat_ngram_size=3,
+                  repetition_penalty=1.0)
+    cfg = SimpleNamespace(max_new_tokens=NEW_TOKENS, num_beams=1, no_repeat_ngram_size=3, repetition_penalty=1.0,
+                          device="cuda", precision="fp16")
+    model = full_size_model().to(dev)
+    half = copy.deepcopy(model).half()
+    t0 = time.perf_counter()
+    ours = build_fast_generator(model, cfg)
+    if ours is None or ours.device != "cuda":
+        raise RuntimeError("the fp16 CUDA captioner could not be built (see the log)")
+    build_s = time.perf_counter() - t0
+    gen = torch.Generator().manual_seed(123)
+    images = [torch.randn(1, 3, 224, 224, generator=gen) for _ in range(reps)]
+    times: dict[str, list[float]] = {"greedy_fp32": [], "greedy_fp16": [], "ours": []}
+    ids: dict[str, list[list[int]]] = {k: [] for k in times}
+    paths = {"greedy_fp32": lambda x: model.generate(x.to(dev), **gen_kw),
+             "greedy_fp16": lambda x: half.generate(x.to(dev, torch.float16), **gen_kw),
+             "ours": ours}
+    with torch.inference_mode():
+        for fn in paths.values():  # warm-up: cuBLAS handles, graph capture, lazy init
+            fn(images[0])
+        torch.cuda.synchronize()
+        for x in images:
+            for name, fn in paths.items():
+                t = time.perf_counter()
+                out = fn(x)
+                torch.cuda.synchronize()
+                times[name].append((time.perf_counter() - t) * 1e3)
+                ids[name].append(out[0].tolist())
+    res: dict[str, Any] = {"caption_gpu_device": torch.cuda.get_device_name(dev), "caption_gpu_torch": torch.__version__,
+                           "caption_gpu_host": platform.node(), "caption_gpu_reps": reps,
+                           "caption_gpu_command": " ".join([Path(sys.executable).name, *sys.argv]),
+                           "caption_gpu_build_s": round(build_s, 1)}
+    for name in times:
+        res[f"caption_gpu_{name}_ms_p50"] = round(statistics.median(times[name]), 2)
+        res[f"caption_gpu_{name}_ms_p95"] = round(pct(times[name], 95), 2)
+    res["caption_gpu_speedup_vs_greedy_fp32"] = round(res["caption_gpu_greedy_fp32_ms_p50"] / res["caption_gpu_ours_ms_p50"], 2)
+    res["caption_gpu_speedup_vs_greedy_fp16"] = round(res["caption_gpu_greedy_fp16_ms_p50"] / res["caption_gpu_ours_ms_p50"], 2)
+    res["caption_gpu_token_agreement_vs_fp16"] = round(agreement(ids["greedy_fp16"], ids["ours"]), 4)
+    res["caption_gpu_token_agreement_vs_fp32"] = round(agreement(ids["greedy_fp32"], ids["ours"]), 4)
+    log(f"  {res['caption_gpu_device']}: greedy fp32 {res['caption_gpu_greedy_fp32_ms_p50']} ms, fp16 "
+        f"{res['caption_gpu_greedy_fp16_ms_p50']} ms, ours {res['caption_gpu_ours_ms_p50']} ms")
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: print the caption figures as JSON (exit 2 when --device cuda finds no CUDA device)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
-    print(json.dumps(run(args.quick, args.threads), indent=2))
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="cuda: the GPU comparison (transformers greedy fp32/fp16 vs the fp16 CUDA-graph path)")
+    ap.add_argument("--reps", type=int, default=20, help="images timed with --device cuda")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args(argv)
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            print("caption_bench: --device cuda, but torch sees no CUDA device here; run it on a GPU machine",
+                  file=sys.stderr)
+            return 2
+        res = run_cuda(args.reps)
+    else:
+        res = run(args.quick, args.threads)
+    text = json.dumps(res, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n", encoding="utf-8")
     return 0
 
 
