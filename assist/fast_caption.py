@@ -245,8 +245,8 @@ def ort_generator(folder: object, cfg: object, meta: dict[str, object], precisio
     # Encoder and decoder both get the captioner's thread budget (caption.threads, else the caller's
     # torch threads: captioner.auto_threads leaves the detector a core, so 1 of 2 cores). A second
     # decoder thread makes the M=1 steps 1.55x faster on 2 idle cores (17.9 -> 11.5 ms per step), and
-    # ORT's pool (no spinning) degrades gently when a core is taken: 1.4x slower with a busy process on
-    # the other core, not the 4-8x collapse of torch's OpenMP decoding (bench/RESULTS.md, fourth pass).
+    # ORT's pool degrades gently when a core is taken: 1.4x slower with a busy process on the other core,
+    # spinning workers or not, not the 4-8x collapse of torch's OpenMP decoding (bench/RESULTS.md, fourth pass).
     om = OrtCaptionModel(folder, encoder_threads=threads, decoder_threads=threads)  # type: ignore[arg-type]
     max_new = int(cfg.max_new_tokens)  # type: ignore[attr-defined]
 

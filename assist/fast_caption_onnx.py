@@ -576,9 +576,9 @@ class RowFile:
 
     def close(self) -> None:
         """Close the file (also done when the object is collected)."""
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        fd, self.fd = getattr(self, "fd", -1), -1  # also safe on an object whose __init__ failed
+        if fd >= 0:
+            os.close(fd)
 
     def __del__(self) -> None:
         self.close()
