@@ -94,31 +94,26 @@ def _faulty_call(fault: Fault, real: Any) -> Any:
 
 def patch_workers(caption: Fault | None, detector: Fault | None) -> None:
     """Wrap the model factories of the two workers (each runs in its worker's thread)."""
+    _patch_factory("make_caption_state", "describe", caption)
+    _patch_factory("make_hazard_state", "detect", detector)
+
+
+def _patch_factory(factory: str, method: str, fault: Fault | None) -> None:
+    """Agent.<factory> returns (model, helper): delay it (slow_load) and make ``model.<method>`` faulty."""
     from assist.pipeline import Agent
 
-    if caption is not None:
-        real_caption_state = Agent.make_caption_state
+    if fault is None:
+        return
+    real = getattr(Agent, factory)
 
-        def make_caption_state(self: Agent) -> tuple[Any, Any]:
-            if caption.kind == "slow_load" and caption.take():
-                time.sleep(caption.seconds)
-            engine, translator = real_caption_state(self)
-            engine.describe = _faulty_call(caption, engine.describe)
-            return engine, translator
+    def make_state(self: Agent) -> tuple[Any, Any]:
+        if fault.kind == "slow_load" and fault.take():
+            time.sleep(fault.seconds)
+        model, helper = real(self)
+        setattr(model, method, _faulty_call(fault, getattr(model, method)))
+        return model, helper
 
-        Agent.make_caption_state = make_caption_state  # type: ignore[method-assign]
-
-    if detector is not None:
-        real_hazard_state = Agent.make_hazard_state
-
-        def make_hazard_state(self: Agent) -> tuple[Any, Any]:
-            if detector.kind == "slow_load" and detector.take():
-                time.sleep(detector.seconds)
-            model, analyzer = real_hazard_state(self)
-            model.detect = _faulty_call(detector, model.detect)
-            return model, analyzer
-
-        Agent.make_hazard_state = make_hazard_state  # type: ignore[method-assign]
+    setattr(Agent, factory, make_state)
 
 
 def patch_speech(fault: Fault) -> None:
