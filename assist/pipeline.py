@@ -97,6 +97,7 @@ class Agent:
         self.shared = SharedState()
         self.stop_reason = "end_of_input"
         self.arbiter: Any = None
+        self.announcer: Any = None
         self.capture: Any = None
         self.gate: Any = None
         self.video_sink: Any = None
@@ -112,17 +113,18 @@ class Agent:
 
     # ------------------------------------------------------------------ notices
     def notice(self, key: str, *, event: str | None = None, frame: int | None = None) -> None:
-        """Speak a status notice (``camera_lost``, ``too_dark``, ...) and log it."""
+        """Speak a status notice (``camera_lost``, ``too_dark``, ...) and log it (one event)."""
+        text = self.speak_notice(key, frame=frame)
+        self.events.status(event or key, text=text, frame=frame)
+
+    def speak_notice(self, key: str, *, frame: int | None = None) -> str:
+        """Speak a notice without logging it; return its words. The capture loop
+        logs camera changes itself, in one event with its details and these words."""
+        if self.announcer is not None:
+            return str(self.announcer.state(key, frame=frame))
         from assist.phrases import notice
 
-        text = notice(key, self._language)
-        self.events.status(event or key, text=text, frame=frame)
-        if self.arbiter is not None:
-            # Losing the camera or a model is news the user must hear even if
-            # a warning comes at once: MESSAGE is never cancelled by one.
-            urgent = key in ("camera_lost", "hazards_unavailable", "captions_unavailable")
-            self.arbiter.say(text, Priority.MESSAGE if urgent else Priority.NOTIFICATION,
-                             t_capture=self.clock.now(), frame=frame)
+        return notice(key, self._language)
 
     # ------------------------------------------------------------------ speech
     def start_speech(self) -> None:
@@ -136,6 +138,9 @@ class Agent:
             raise CliError(str(exc), exitcodes.USAGE) from None
         self.arbiter = SpeechArbiter(backend, self.events, self.cfg.speech, clock=self.clock,
                                      realtime=not self.opts.every_frame)
+        from assist.speech.announcer import Announcer
+
+        self.announcer = Announcer(self.arbiter, self.cfg.speech, clock=self.clock.now)
         self.arbiter.start()
 
     # ------------------------------------------------------------------ hazards
@@ -149,31 +154,30 @@ class Agent:
         from assist.hazard_policy import HazardAnalyzer
 
         assert self.detector_path is not None
-        return YoloDetector(self.detector_path, self.cfg.hazards), HazardAnalyzer(self.cfg.hazards, self._language)
+        analyzer = HazardAnalyzer(self.cfg.hazards, self._language, hfov_deg=self.cfg.camera.hfov_deg,
+                                  verbosity=self.cfg.speech.verbosity)
+        return YoloDetector(self.detector_path, self.cfg.hazards), analyzer
 
     def process_hazards(self, state: tuple[Any, Any], frame: Frame, worker: SupervisedWorker | None = None) -> None:
         """Detect on one frame, update tracks, publish and announce."""
         detector, analyzer = state
         with _deadline(worker):
             detections = detector.detect(frame.image)
-        announcements = analyzer.update(detections, frame.t_capture, frame.index)
+        h, w = frame.image.shape[:2]
+        announcements = analyzer.update(detections, frame.t_capture, frame.index, aspect=w / max(1, h))
         with self.shared.lock:
             self.shared.detections = list(detections)
             self.shared.detections_frame = frame.index
             self.shared.tracks = list(getattr(analyzer, "tracks", []))
             self.shared.lock.notify_all()
         for ann in announcements:
-            self.events.emit("hazard", frame=ann.frame, text=ann.text, t=self._event_time(frame),
+            text = self.announcer.describe(ann, analyzer.world) if self.announcer is not None else ann.text
+            self.events.emit("hazard", frame=ann.frame, text=text, t=self._event_time(frame),
                              **ann.event_fields())
-        if announcements and self.arbiter is not None:
-            # Warnings decided together are spoken as one utterance, most
-            # urgent first: queued separately, an urgent warning is never
-            # interrupted, so the second would wait behind the first and
-            # expire unsaid (seen on the demo: "bus very near" was dropped).
-            ordered = sorted(announcements, key=lambda a: a.priority)
-            text = " ".join(a.text.rstrip(".") + "." for a in ordered) if len(ordered) > 1 else ordered[0].text
-            top = ordered[0]
-            self.arbiter.say(text, top.priority, t_capture=top.t_capture, frame=top.frame, direction=top.direction)
+        if announcements and self.announcer is not None:
+            # Decisions about objects; the announcer composes the words from the
+            # world model when the warning starts (assist/speech/announcer.py).
+            self.announcer.warn(announcements, analyzer.world)
 
     # ------------------------------------------------------------------ captions
     def make_caption_state(self) -> tuple[Any, Any]:
@@ -422,7 +426,7 @@ def _run_every_frame(agent: Agent, factory: Callable[[], Any], first_source: Any
 
     cfg = agent.cfg
     assert isinstance(agent.clock, VirtualClock)
-    capture = CaptureLoop(factory, cfg.camera, agent.events, notify=agent.notice, clock=agent.clock,
+    capture = CaptureLoop(factory, cfg.camera, agent.events, notify=agent.speak_notice, clock=agent.clock,
                           every_frame=True, source=first_source)
     agent.capture = capture
     hazard_state = None
@@ -470,7 +474,7 @@ def _run_live(agent: Agent, factory: Callable[[], Any], first_source: Any) -> in
     def slot_stats() -> dict[str, int]:
         return {"hazard_drops": agent._hazard_slot.dropped, "caption_drops": agent._caption_slot.dropped}
 
-    capture = CaptureLoop(factory, cfg.camera, agent.events, notify=agent.notice, clock=agent.clock,
+    capture = CaptureLoop(factory, cfg.camera, agent.events, notify=agent.speak_notice, clock=agent.clock,
                           every_frame=False, extra_stats=slot_stats, source=first_source)
     agent.capture = capture
 
@@ -489,7 +493,8 @@ def _run_live(agent: Agent, factory: Callable[[], Any], first_source: Any) -> in
         hazard_worker = SupervisedWorker(
             "hazards", agent.make_hazard_state, hazard_step, stop=stop, deadline_s=cfg.hazards.deadline_s,
             on_fault=lambda kind, msg: agent.notice("hazards_unavailable", event="worker_fault"),
-            on_recovered=lambda: agent.events.status("worker_recovered", worker="hazards"))
+            on_recovered=lambda: agent.events.status("worker_recovered", worker="hazards",
+                                                     text=agent.speak_notice("hazards_back")))
         agent._workers.append(hazard_worker)
     if cfg.caption.enabled:
         def caption_step(engine: Any) -> None:
@@ -500,7 +505,8 @@ def _run_live(agent: Agent, factory: Callable[[], Any], first_source: Any) -> in
         caption_worker = SupervisedWorker(
             "captions", agent.make_caption_state, caption_step, stop=stop, deadline_s=cfg.caption.deadline_s,
             on_fault=lambda kind, msg: agent.notice("captions_unavailable", event="worker_fault"),
-            on_recovered=lambda: agent.events.status("worker_recovered", worker="captions"))
+            on_recovered=lambda: agent.events.status("worker_recovered", worker="captions",
+                                                     text=agent.speak_notice("captions_back")))
         agent._workers.append(caption_worker)
     for worker in agent._workers:
         worker.start()

@@ -21,9 +21,31 @@ item is dropped when it would start, never spoken late. The same text (case
 and punctuation aside) within ``speech.repeat_cooldown_s`` of its last start,
 or while it is still queued or playing, is suppressed.
 
+Late words and states (issue 15):
+
+* ``compose``: an utterance may carry a callback that makes its words (or
+  ``(words, extra start-event fields)``) when it is about to start (the announcer composes a warning from the world model
+  as it is then). It returns None when there is nothing left to say (the
+  object left the view or stopped being a hazard): the item is dropped with
+  reason ``gone``. Such an item is not dropped as expired (its words are
+  current by construction; the callback decides whether they are stale).
+* ``subjects``: what an utterance is about (track ids). A newer utterance
+  about any of the same subjects drops a queued older one with reason
+  ``superseded``: no utterance ever says two states of one object.
+* ``state_key``: speech about a state (``camera``, ``hazards``, ``captions``).
+  A newer state replaces a queued older one (``superseded``) and interrupts a
+  playing older one; the repeat cool-down never suppresses it, warnings never
+  cancel it, it never expires, and when something more urgent interrupts it
+  it is said again afterwards: the last state heard is the true one.
+
+For user commands: :meth:`repeat_last` says the last utterance again
+(``repeat: true`` on its events, no cool-down), :meth:`mute_below` drops
+everything less urgent than a level (``dropped``, reason ``muted``) until
+:meth:`unmute`.
+
 Every decision is a ``speech`` event: ``start``, ``end``, ``interrupted``,
-``dropped`` (with a ``reason``: expired, replaced, cancelled, stopped,
-backend_failed) or ``suppressed``. A backend that raises is restarted; after
+``dropped`` (with a ``reason``: expired, replaced, cancelled, superseded,
+gone, muted, stopped, backend_failed) or ``suppressed``. A backend that raises is restarted; after
 ``speech.restart_budget`` failures in a row the arbiter switches to the
 ``none`` backend (``status`` event ``speech_fallback``) and keeps going, so
 warnings always reach the log.
@@ -42,6 +64,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from assist.clock import Clock, RealClock
@@ -70,10 +93,23 @@ class _Item:
     expires: float
     interrupted_at: float | None = None
     failed: bool = False
+    compose: Callable[[], object] | None = None
+    subjects: frozenset[object] = frozenset()
+    state_key: str | None = None
+    superseded: bool = False
+    repeat: bool = False
+    log_fields: dict[str, object] | None = None  # extra fields for the start event (from compose)
 
     @property
     def priority(self) -> Priority:
         return self.utt.priority
+
+    def fresh_copy(self) -> _Item:
+        """The same utterance, not yet started (to say a state again after an interruption)."""
+        utt = Utterance(self.utt.text, self.utt.priority, self.utt.frame, self.utt.direction,
+                        earcon=self.utt.earcon, seq=self.utt.seq)
+        return _Item(utt, self.key, self.t_said, self.t_capture, self.expires, compose=self.compose,
+                     subjects=self.subjects, state_key=self.state_key, repeat=self.repeat)
 
 
 class SpeechArbiter:
@@ -90,6 +126,8 @@ class SpeechArbiter:
         self._queue: list[_Item] = []
         self._current: _Item | None = None
         self._last_start: dict[str, float] = {}
+        self._last_said: tuple[str, Priority, int | None] | None = None  # for repeat_last
+        self._mute_below: Priority | None = None
         self._seq = 0
         self._failures = 0
         self._stopping = False
@@ -144,12 +182,17 @@ class SpeechArbiter:
         return self.cfg.notification_max_age_s
 
     def say(self, text: str, priority: Priority, *, t_capture: float | None = None, frame: int | None = None,
-            direction: str | None = None) -> None:
+            direction: str | None = None, compose: Callable[[], object] | None = None,
+            subjects: frozenset[object] | set[object] | tuple[object, ...] = (), state_key: str | None = None,
+            repeat: bool = False) -> None:
         """Queue ``text`` at ``priority`` (non-blocking, thread-safe).
 
         ``t_capture`` is the clock time of the frame it is about (default now):
         expiry counts from there. ``direction`` (left/ahead/right) pans the
-        earcon that precedes an important warning.
+        earcon that precedes an important warning. ``compose``, ``subjects``
+        and ``state_key``: see the module doc (``text`` is then the words as
+        they would be now, for the log of a drop before the start).
+        ``repeat``: said again on request (no cool-down, ``repeat: true``).
         """
         text = " ".join(str(text).split())
         if not text:
@@ -163,21 +206,31 @@ class SpeechArbiter:
                 self._advance_locked(now)
             self._seq += 1
             utt = Utterance(text, priority, frame, direction, seq=self._seq)
-            item = _Item(utt, normalize_text(text), now, t_cap, t_cap + self._max_age(priority))
+            item = _Item(utt, normalize_text(text), now, t_cap, t_cap + self._max_age(priority), compose=compose,
+                         subjects=frozenset(subjects), state_key=state_key, repeat=repeat)
             if self._stopping:
                 self._emit(item, "dropped", now, reason="stopped")
                 return
-            if self._is_repeat(item, now):
+            if self._mute_below is not None and priority > self._mute_below:
+                self._emit(item, "dropped", now, reason="muted")
+                return
+            if not repeat and compose is None and state_key is None and self._is_repeat(item, now):
                 self._emit(item, "suppressed", now)
                 return
             if priority == Priority.IMPORTANT and direction and self.cfg.earcon:
                 utt.earcon = make_earcon(direction)
-            if priority == Priority.IMPORTANT and self._merge_urgent_locked(item):
+            if (priority == Priority.IMPORTANT and compose is None and not item.subjects and state_key is None
+                    and self._merge_urgent_locked(item)):
                 return
-            # Cancel what the new item makes pointless (queued only).
+            # Cancel what the new item makes pointless (queued only). A state
+            # is only ever replaced by a newer state of the same thing.
             keep: list[_Item] = []
             for q in self._queue:
-                if priority <= Priority.MESSAGE and q.priority >= Priority.TEXT:
+                if self._supersedes(item, q):
+                    self._emit(q, "dropped", now, reason="superseded")
+                elif q.state_key is not None:
+                    keep.append(q)
+                elif priority <= Priority.MESSAGE and q.priority >= Priority.TEXT:
                     self._emit(q, "dropped", now, reason="cancelled")
                 elif priority == Priority.TEXT and q.priority == Priority.TEXT:
                     self._emit(q, "dropped", now, reason="replaced")
@@ -188,16 +241,20 @@ class SpeechArbiter:
             keep.append(item)
             self._queue = keep
             cur = self._current
+            newer_state = cur is not None and state_key is not None and cur.state_key == state_key
             if cur is not None and cur.interrupted_at is None and (
-                    (priority == Priority.IMPORTANT and cur.priority > Priority.IMPORTANT)
+                    newer_state
+                    or (priority == Priority.IMPORTANT and cur.priority > Priority.IMPORTANT)
                     or (priority == Priority.MESSAGE and cur.priority >= Priority.TEXT)
                     or (cur.priority == Priority.NOTIFICATION and priority < Priority.NOTIFICATION)):
                 cur.interrupted_at = now
+                cur.superseded = newer_state
                 cur.utt.cancel.set()
                 if self.realtime:
                     kill = True
                 else:
                     self._emit(cur, "interrupted", now)
+                    self._requeue_state_locked(cur)
                     self._current = None
                     self._v_free = now
             if self.realtime:
@@ -208,6 +265,22 @@ class SpeechArbiter:
             # Outside the lock: killing and reaping a child takes a few ms and
             # other threads must be able to queue meanwhile.
             self.backend.interrupt()
+
+    @staticmethod
+    def _supersedes(new: _Item, old: _Item) -> bool:
+        """Whether ``new`` makes the queued ``old`` pointless: a newer state of the same thing."""
+        if new.state_key is not None and old.state_key == new.state_key:
+            return True
+        return bool(new.subjects and old.subjects and new.subjects & old.subjects)
+
+    def _requeue_state_locked(self, item: _Item) -> None:
+        """A state notice cut off by something more urgent is said again afterwards,
+        unless a newer state of the same thing replaced it (or we are stopping)."""
+        if item.state_key is None or item.superseded or self._stopping:
+            return
+        if any(q.state_key == item.state_key for q in self._queue):
+            return
+        self._queue.append(item.fresh_copy())
 
     def _merge_urgent_locked(self, item: _Item) -> bool:
         """Join an urgent warning to one already waiting behind an urgent one.
@@ -220,7 +293,8 @@ class SpeechArbiter:
         True when merged (no separate event: the merged text carries both).
         """
         cur = self._current
-        waiting = [q for q in self._queue if q.priority == Priority.IMPORTANT]
+        waiting = [q for q in self._queue if q.priority == Priority.IMPORTANT and q.compose is None
+                   and not q.subjects and q.state_key is None]
         if not waiting or cur is None or cur.priority != Priority.IMPORTANT:
             return False
         q = waiting[-1]
@@ -247,6 +321,12 @@ class SpeechArbiter:
             extra.setdefault("age_s", round(t - item.t_capture, 3))
         if event == "start" and item.utt.earcon is not None:
             extra["earcon"] = item.utt.direction
+        if item.repeat:
+            extra["repeat"] = True
+        if item.state_key is not None:
+            extra["state"] = item.state_key
+        if event == "start" and item.log_fields:
+            extra.update(item.log_fields)
         self.events.emit("speech", text=item.utt.text, frame=item.utt.frame, t=t, event=event,
                          priority=item.priority.label, **extra)
 
@@ -255,9 +335,23 @@ class SpeechArbiter:
         while self._queue:
             best = min(self._queue, key=lambda q: (q.priority, q.utt.seq))
             self._queue.remove(best)
-            if now > best.expires:
+            if best.compose is not None:
+                try:
+                    composed = best.compose()
+                except Exception:  # noqa: BLE001 - a composing bug must not stop speech
+                    log.exception("composing an utterance failed")
+                    composed = None
+                if isinstance(composed, tuple):  # (text, extra fields for the start event)
+                    composed, best.log_fields = composed
+                text = " ".join(str(composed).split()) if composed else ""
+                if not text:
+                    self._emit(best, "dropped", now, reason="gone")
+                    continue
+                best.utt.text, best.key = text, normalize_text(text)
+            elif best.state_key is None and now > best.expires:
                 self._emit(best, "dropped", now, reason="expired")
                 continue
+            self._last_said = (best.utt.text, best.priority, best.utt.frame)
             return best
         return None
 
@@ -282,6 +376,7 @@ class SpeechArbiter:
                 now = self.clock.now()
                 if item.utt.cancel.is_set():
                     self._emit(item, "interrupted", item.interrupted_at if item.interrupted_at is not None else now)
+                    self._requeue_state_locked(item)
                 elif not item.failed:
                     self._emit(item, "end", now)
                 self._current = None
@@ -388,6 +483,46 @@ class SpeechArbiter:
             if not self.realtime:
                 return not self._queue and self._current is None
             return self._cond.wait_for(lambda: not self._queue and self._current is None, timeout)
+
+    # ------------------------------------------------------------------ user commands
+    def repeat_last(self) -> bool:
+        """Say the last utterance that started again, whatever the repeat cool-down
+        (its events carry ``repeat: true``). False when nothing was said yet."""
+        with self._cond:
+            last = self._last_said
+        if last is None:
+            return False
+        text, priority, frame = last
+        self.say(text, priority, frame=frame, repeat=True)
+        return True
+
+    def mute_below(self, level: Priority) -> None:
+        """Drop everything less urgent than ``level`` (queued now and said later, reason
+        ``muted``) until :meth:`unmute`; ``Priority.IMPORTANT`` = only urgent warnings."""
+        now = self.clock.now()
+        with self._cond:
+            self._mute_below = Priority(level)
+            keep = []
+            for q in self._queue:
+                if q.priority > level:
+                    self._emit(q, "dropped", now, reason="muted")
+                else:
+                    keep.append(q)
+            self._queue = keep
+
+    def unmute(self) -> None:
+        """Undo :meth:`mute_below`."""
+        with self._cond:
+            self._mute_below = None
+
+    @property
+    def muted_below(self) -> Priority | None:
+        """The level set by :meth:`mute_below`, or None."""
+        return self._mute_below
+
+    def estimate_duration(self, text: str) -> float:
+        """Seconds ``text`` takes to say at the configured rate (the backend's estimate)."""
+        return float(self.backend.estimate_duration(text))
 
     # ------------------------------------------------------------------ introspection
     @property
