@@ -221,7 +221,7 @@ class HazardAnalyzer:
                                    rec.proximity, rec.approaching, rec.ttc_s, rec.distance_m, rec.clock))
             dec = self._decisions.setdefault(tr.track_id, _Decision())
             if (tier is None or tr.streak < cfg.confirm_frames or not rec.confirmed or not self._big_enough(rec)
-                    or not rec.hazard):
+                    or not self._relevant(tier, rec.proximity, rec.approaching, rec.direction, rec.in_path)):
                 continue
             rank = self._rank(rec.proximity, rec.approaching)
             if rank > dec.announced_rank:

@@ -77,7 +77,7 @@ def test_language_switch_changes_the_words() -> None:
     texts = {lang: [a.text for a in run(HazardAnalyzer(cfg(), language=lang), seq)]
              for lang in ("en", "fr", "de", "es")}
     assert texts["en"][0] == "Car on the left, approaching"
-    assert texts["fr"][0] == "Voiture à gauche, en approche"
+    assert texts["fr"][0] == "Une voiture à gauche, en approche"
     assert texts["de"][0] == "Auto links, nähert sich"
     assert texts["es"][0] == "Coche a la izquierda, acercándose"
     assert len({len(v) for v in texts.values()}) == 1  # same decisions, different words

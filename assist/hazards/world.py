@@ -220,7 +220,12 @@ class WorldModel:
                 rec.confirmed = entry.proximity.value is not None
                 rec.told = entry.told
                 if self.assess is not None:
+                    # Still a hazard by its confirmed state, or by what is measured now
+                    # (a group warning counts members whose state is not confirmed yet).
                     rec.hazard, rec.urgent = self.assess(rec)
+                    if not rec.hazard:
+                        rec.hazard = self.assess(dataclasses.replace(
+                            rec, proximity=rec.raw_proximity, approaching=rec.raw_approaching))[0]
                 entry.record = rec
                 out.append(dataclasses.replace(rec))
         return out
