@@ -96,7 +96,8 @@ def test_fallback_uses_articles_and_irregular_names() -> None:
 
 def test_fallback_in_other_languages_uses_the_phrase_tables() -> None:
     dets = [det("person", 0.5, 0.5), det("person", 0.5, 0.4), det("bus", 0.9, 0.3)]
-    assert describe_detections(dets, "fr") == "Deux personnes devant, bus à droite."
+    # French singulars carry their article (issue 15: a bare "personne" reads as "nobody").
+    assert describe_detections(dets, "fr") == "Deux personnes devant, un bus à droite."
     assert describe_detections([], "de") == "Nichts Erkennbares in Sicht."
 
 
