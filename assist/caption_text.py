@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from assist import phrases
-from assist.detection import Detection
+from assist.core.detection import Detection
 
 # Defaults mirror [hazards] in config.toml; CaptionEngine passes the live values.
 DEFAULT_AHEAD_WIDTH = 0.34

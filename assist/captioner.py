@@ -38,8 +38,8 @@ from assist.caption_text import (
     ground_caption,
 )
 from assist.config import CaptionConfig
-from assist.detection import Detection
-from assist.events import EventLog
+from assist.core.detection import Detection
+from assist.core.events import EventLog
 
 if TYPE_CHECKING:
     import torch

@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from assist.clock import Clock, RealClock, VirtualClock
 from assist.config import CameraConfig
-from assist.events import EventLog
-from assist.frames import Frame
+from assist.core.clock import Clock, RealClock, VirtualClock
+from assist.core.events import EventLog
+from assist.core.frames import Frame
 from assist.imaging import normalize_image
 from assist.sources import FrameSource, SourceError, call_with_timeout
 

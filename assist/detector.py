@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from assist.config import HazardConfig
-from assist.detection import Detection
+from assist.core.detection import Detection
 
 log = logging.getLogger(__name__)
 

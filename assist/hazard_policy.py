@@ -43,9 +43,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from assist.config import HazardConfig
-from assist.detection import Detection
+from assist.core.detection import Detection
+from assist.core.priority import Priority
 from assist.phrases import hazard_phrase
-from assist.speech.priority import Priority
 from assist.tracker import IouTracker, Track
 
 log = logging.getLogger(__name__)

@@ -27,12 +27,12 @@ from typing import Any
 
 from assist import exitcodes
 from assist.cli import CliError, RunOptions
-from assist.clock import Clock, RealClock, VirtualClock
 from assist.config import Config
-from assist.detection import Detection
-from assist.events import ConsoleSink, EventLog, JsonlFileSink
-from assist.frames import Frame, LatestFrameSlot
-from assist.speech.priority import Priority
+from assist.core.clock import Clock, RealClock, VirtualClock
+from assist.core.detection import Detection
+from assist.core.events import ConsoleSink, EventLog, JsonlFileSink
+from assist.core.frames import Frame, LatestFrameSlot
+from assist.core.priority import Priority
 from assist.workers import SupervisedWorker
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from pathlib import Path
 from assist import exitcodes
 from assist.cli import CliError
 from assist.config import Config
-from assist.detection import Detection
-from assist.events import EventLog
+from assist.core.detection import Detection
+from assist.core.events import EventLog
 from assist.pipeline import detector_load_error, required_detector_path
 
 
@@ -102,9 +102,9 @@ def describe_image_cli(path: Path, cfg: Config) -> int:
 
 def _speak(texts: list[str], cfg: Config, events: EventLog) -> None:
     """Say the caption and the nearest hazards, then return (bounded wait)."""
+    from assist.core.priority import Priority
     from assist.speech.arbiter import SpeechArbiter
     from assist.speech.backends import make_backend
-    from assist.speech.priority import Priority
 
     arbiter = SpeechArbiter(make_backend(cfg.speech, events), events, cfg.speech)
     arbiter.start()

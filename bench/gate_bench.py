@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from assist.config import SceneConfig  # noqa: E402
-from assist.frames import Frame  # noqa: E402
+from assist.core.frames import Frame  # noqa: E402
 from assist.scene_gate import SceneGate, analysis_frames  # noqa: E402
 
 

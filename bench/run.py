@@ -149,11 +149,11 @@ def bench_warning(quick: bool, caption_threads: int, rate_hz: float | None = Non
     confirmation over several runs is included), the SpeechArbiter (backend ``none``, realtime).
     Each trial shows an empty view for 1 s, then a bus ahead until the warning starts.
     """
-    from assist.clock import RealClock
     from assist.config import load_config
+    from assist.core.clock import RealClock
+    from assist.core.events import EventLog
+    from assist.core.frames import Frame, LatestFrameSlot
     from assist.detector import YoloDetector
-    from assist.events import EventLog
-    from assist.frames import Frame, LatestFrameSlot
     from assist.hazard_policy import HazardAnalyzer
     from assist.speech.arbiter import SpeechArbiter
     from assist.speech.backends import make_backend

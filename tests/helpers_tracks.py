@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from assist.detection import Detection
+from assist.core.detection import Detection
 
 Step = tuple[float, list[Detection]]
 

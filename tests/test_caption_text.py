@@ -16,7 +16,7 @@ from assist.caption_text import (
     direction_of,
     ground_caption,
 )
-from assist.detection import Detection
+from assist.core.detection import Detection
 
 
 def det(label: str, cx: float, height: float = 0.2, width: float = 0.1, conf: float = 0.9) -> Detection:

@@ -23,8 +23,8 @@ from assist.captioner import (  # noqa: E402
     resolve_captioner,
 )
 from assist.config import CaptionConfig, HazardConfig  # noqa: E402
-from assist.detection import Detection  # noqa: E402
-from assist.events import EventLog, ListSink  # noqa: E402
+from assist.core.detection import Detection  # noqa: E402
+from assist.core.events import EventLog, ListSink  # noqa: E402
 from helpers_caption import build_tiny_git, build_tiny_vit_gpt2, make_picture, teach_caption  # noqa: E402
 
 TAUGHT = "a dog sitting on a couch"

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from assist.capture import CaptureLoop
-from assist.events import EventLog, ListSink
-from assist.frames import Frame, LatestFrameSlot
+from assist.core.events import EventLog, ListSink
+from assist.core.frames import Frame, LatestFrameSlot
 from assist.sources import SourceError, SourceSpec, open_source
 from helpers_capture import (
     FakeFactory,
@@ -216,7 +216,7 @@ def test_stop_returns_within_a_second(mode):
 
 
 def test_watchdog_runs_on_real_time_even_with_a_virtual_clock():
-    from assist.clock import VirtualClock
+    from assist.core.clock import VirtualClock
 
     first = FakeSource(["frame", "frame"], then="hang", fps=10.0)
     factory = FakeFactory([FakeSource(fps=10.0, start_code=70, delay_s=0.01)])

@@ -11,7 +11,7 @@ import pytest
 
 from assist.cli import RunOptions
 from assist.config import Config
-from assist.events import ListSink
+from assist.core.events import ListSink
 from assist.pipeline import StopSignal, run_pipeline
 from helpers_clips import load_photo, pan_tour, pick_photos, read_video, still, write_video
 

@@ -8,9 +8,9 @@ import math
 import pytest
 
 from assist.config import HazardConfig
-from assist.detection import Detection
+from assist.core.detection import Detection
+from assist.core.priority import Priority
 from assist.hazard_policy import Announcement, HazardAnalyzer, box_sizes, clock_of, direction_of, growth_rate
-from assist.speech.priority import Priority
 from helpers_tracks import approach, flicker, merge, run, still
 
 

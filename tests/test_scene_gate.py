@@ -243,7 +243,7 @@ def test_log_fields_are_json_and_free_of_reserved_keys(photo_sets: dict) -> None
 
 def test_first_frame_of_a_dark_room_after_time_gap_uses_capture_time(photo_sets: dict) -> None:
     """Time comes from t_capture: frames far apart in time settle after settle_s of their clock, not frame counts."""
-    from assist.frames import Frame
+    from assist.core.frames import Frame
 
     gate = SceneGate(SceneConfig())
     photo = photo_sets[0][0]

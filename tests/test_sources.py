@@ -14,7 +14,7 @@ import pytest
 
 from assist.capture import CaptureLoop
 from assist.config import CameraConfig
-from assist.events import EventLog
+from assist.core.events import EventLog
 from assist.sources import SourceError, SourceSpec, call_with_timeout, is_url, open_source, redact_url
 from helpers_capture import SilentServer, closed_port, coded_frame, read_code, write_coded_video
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assist.detection import Detection
+from assist.core.detection import Detection
 from assist.tracker import IouTracker, iou
 from helpers_tracks import approach, box
 

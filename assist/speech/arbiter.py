@@ -44,12 +44,12 @@ import re
 import threading
 from dataclasses import dataclass
 
-from assist.clock import Clock, RealClock
 from assist.config import SpeechConfig
-from assist.events import EventLog
+from assist.core.clock import Clock, RealClock
+from assist.core.events import EventLog
+from assist.core.priority import Priority
 from assist.speech.backends import NoneBackend, SpeechBackend, Utterance
 from assist.speech.earcon import make_earcon
-from assist.speech.priority import Priority
 
 log = logging.getLogger(__name__)
 

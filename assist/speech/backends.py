@@ -46,9 +46,9 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 from assist.config import SpeechConfig
-from assist.events import EventLog
+from assist.core.events import EventLog
+from assist.core.priority import Priority
 from assist.speech.earcon import EARCON_RATE
-from assist.speech.priority import Priority
 from assist.speech.wav import (
     SpeechRenderError,
     espeak_args,
