@@ -291,7 +291,8 @@ class Agent:
 # ---------------------------------------------------------------------- sources
 def make_source_factory(cfg: Config, opts: RunOptions) -> tuple[Callable[[], Any], Any]:
     """(factory, first opened source). Raises CliError(exit 3) when it cannot open."""
-    from assist.sources import SourceError, SourceSpec, open_source
+    from assist.capture.errors import SourceError
+    from assist.capture.sources import SourceSpec, open_source
 
     spec = SourceSpec(opts.source_kind, opts.source_value or None)
 
@@ -418,7 +419,7 @@ def _run(agent: Agent) -> int:
 
 def _run_every_frame(agent: Agent, factory: Callable[[], Any], first_source: Any) -> int:
     """Deterministic: every frame in order, stages called synchronously."""
-    from assist.capture import CaptureLoop
+    from assist.capture.loop import CaptureLoop
 
     cfg = agent.cfg
     assert isinstance(agent.clock, VirtualClock)
@@ -462,7 +463,7 @@ def _run_every_frame(agent: Agent, factory: Callable[[], Any], first_source: Any
 
 def _run_live(agent: Agent, factory: Callable[[], Any], first_source: Any) -> int:
     """Live: threads, freshest frames, real time."""
-    from assist.capture import CaptureLoop
+    from assist.capture.loop import CaptureLoop
 
     cfg, stop = agent.cfg, agent.stop_event
     fps = first_source.fps or 15.0
@@ -546,7 +547,7 @@ def _raise_capture_error(agent: Agent) -> None:
     camera.reconnect_attempts tries, a file that cannot be read) ends the run
     with its message and exit 3, like a source that cannot be opened; the
     speech already queued (the "Camera lost" notice) has been let finish."""
-    from assist.sources import SourceError
+    from assist.capture.errors import SourceError
 
     err = agent.capture.error if agent.capture is not None else None
     if err is None or agent.stop_event.is_set():

@@ -60,8 +60,8 @@ def image_hazards(detections: list[Detection], cfg: Config) -> list[ImageHazard]
 
 def describe_image_cli(path: Path, cfg: Config) -> int:
     """Print the caption and hazards of one image; returns the exit code."""
-    from assist.imaging import read_image
-    from assist.sources import SourceError
+    from assist.capture.errors import SourceError
+    from assist.capture.imaging import read_image
 
     try:
         image = read_image(path, cfg.camera.max_side_px)

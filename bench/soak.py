@@ -46,9 +46,9 @@ if str(ROOT) not in sys.path:
 import psutil  # noqa: E402
 
 from assist import pipeline  # noqa: E402
+from assist.capture.sources import SourceSpec, open_source  # noqa: E402
 from assist.cli import RunOptions  # noqa: E402
 from assist.config import CameraConfig, load_config  # noqa: E402
-from assist.sources import SourceSpec, open_source  # noqa: E402
 
 GROWTH_LIMIT_MB = 50.0  # issue 9: memory growth after warm-up must stay under this
 SPEECH_QUEUE_BOUND = 8  # captions replace each other and warnings expire: the queue can never grow

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assist.capture import CaptureLoop
+from assist.capture.errors import SourceError
+from assist.capture.loop import CaptureLoop
+from assist.capture.sources import SourceSpec, open_source
 from assist.core.events import EventLog, ListSink
 from assist.core.frames import Frame, LatestFrameSlot
-from assist.sources import SourceError, SourceSpec, open_source
 from helpers_capture import (
     FakeFactory,
     FakeSource,

@@ -112,8 +112,8 @@ def test_images_folder_describes_every_photo_in_name_order(coco_dir: Path, detec
     captions = sink.of_type("caption")
     assert [c["frame"] for c in captions] == [0, 1, 2]
     from assist.caption_text import describe_detections
+    from assist.capture.imaging import read_image
     from assist.detector import YoloDetector
-    from assist.imaging import read_image
 
     detector = YoloDetector(str(detector_path), offline_cfg().hazards)
     for caption, photo in zip(captions, reversed(photos), strict=True):
