@@ -59,7 +59,7 @@ def required_detector_path(cfg: Config, events: EventLog) -> str | None:
     are disabled. Missing: a ``model_missing`` event and CliError (exit 4)."""
     if not cfg.hazards.enabled:
         return None
-    from assist.detector import DetectorModelMissing, resolve_detector
+    from assist.hazards.detector import DetectorModelMissing, resolve_detector
 
     try:
         path = resolve_detector(cfg.hazards)
@@ -76,7 +76,7 @@ def required_detector_path(cfg: Config, events: EventLog) -> str | None:
 
 def detector_load_error(path: str | None, exc: BaseException) -> CliError:
     """The exit-4 error for detector weights that were found but do not load."""
-    from assist.detector import DetectorModelMissing
+    from assist.hazards.detector import DetectorModelMissing
 
     if isinstance(exc, DetectorModelMissing):  # its message already names the file and the fix
         return CliError(str(exc), exitcodes.MODEL)
@@ -145,11 +145,11 @@ class Agent:
 
     def make_hazard_state(self) -> tuple[Any, Any]:
         """(detector, analyzer) built in the calling (owning) thread."""
-        from assist.detector import YoloDetector
-        from assist.hazard_policy import HazardAnalyzer
+        from assist.hazards.detector import YoloDetector
+        from assist.hazards.policy import HazardPolicy
 
         assert self.detector_path is not None
-        return YoloDetector(self.detector_path, self.cfg.hazards), HazardAnalyzer(self.cfg.hazards, self._language)
+        return YoloDetector(self.detector_path, self.cfg.hazards), HazardPolicy(self.cfg.hazards, self._language)
 
     def process_hazards(self, state: tuple[Any, Any], frame: Frame, worker: SupervisedWorker | None = None) -> None:
         """Detect on one frame, update tracks, publish and announce."""
@@ -428,7 +428,7 @@ def _run_every_frame(agent: Agent, factory: Callable[[], Any], first_source: Any
     agent.capture = capture
     hazard_state = None
     if agent.detector_path:
-        from assist.detector import DetectorModelMissing
+        from assist.hazards.detector import DetectorModelMissing
 
         try:
             hazard_state = agent.make_hazard_state()

@@ -42,7 +42,7 @@ def proximity_of(det: Detection, cfg: Config) -> str:
 
 def image_hazards(detections: list[Detection], cfg: Config) -> list[ImageHazard]:
     """Hazard-tier objects, nearest (tallest) first, each with a spoken phrase."""
-    from assist.hazard_policy import direction_of
+    from assist.hazards.policy import direction_of
     from assist.phrases import hazard_phrase
 
     tiers = {label: tier for tier in ("low", "medium", "high") for label in getattr(cfg.hazards, tier)}
@@ -71,7 +71,7 @@ def describe_image_cli(path: Path, cfg: Config) -> int:
     detections: list[Detection] | None = None  # None: no detector ran (nothing to ground against)
     model_path = required_detector_path(cfg, events)
     if model_path is not None:
-        from assist.detector import YoloDetector
+        from assist.hazards.detector import YoloDetector
 
         try:
             detector = YoloDetector(model_path, cfg.hazards)

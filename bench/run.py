@@ -67,7 +67,7 @@ def scene_images() -> tuple[np.ndarray, np.ndarray]:
 def bench_detector(quick: bool) -> dict[str, Any]:
     """Per-frame latency of every detector format present, at the configured input size."""
     from assist.config import load_config
-    from assist.detector import YoloDetector
+    from assist.hazards.detector import YoloDetector
 
     cfg = load_config().hazards
     cands = detector_candidates()
@@ -145,7 +145,7 @@ def bench_warning(quick: bool, caption_threads: int, rate_hz: float | None = Non
     """Capture time of the first frame showing a hazard -> start of its utterance, captioner busy.
 
     Components as the pipeline wires them: a 30 fps capture thread into a LatestFrameSlot, the
-    hazard loop at ``hazards.rate_hz`` on the freshest frame (detector -> HazardAnalyzer, whose
+    hazard loop at ``hazards.rate_hz`` on the freshest frame (detector -> HazardPolicy, whose
     confirmation over several runs is included), the SpeechArbiter (backend ``none``, realtime).
     Each trial shows an empty view for 1 s, then a bus ahead until the warning starts.
     """
@@ -153,8 +153,8 @@ def bench_warning(quick: bool, caption_threads: int, rate_hz: float | None = Non
     from assist.core.clock import RealClock
     from assist.core.events import EventLog
     from assist.core.frames import Frame, LatestFrameSlot
-    from assist.detector import YoloDetector
-    from assist.hazard_policy import HazardAnalyzer
+    from assist.hazards.detector import YoloDetector
+    from assist.hazards.policy import HazardPolicy
     from assist.speech.arbiter import SpeechArbiter
     from assist.speech.backends import make_backend
 
@@ -185,7 +185,7 @@ def bench_warning(quick: bool, caption_threads: int, rate_hz: float | None = Non
             events.add_sink(on_event)
             arbiter = SpeechArbiter(make_backend(cfg.speech, events), events, cfg.speech, clock=clock, realtime=True)
             arbiter.start()
-            analyzer = HazardAnalyzer(cfg.hazards, cfg.speech.language)
+            analyzer = HazardPolicy(cfg.hazards, cfg.speech.language)
             slot = LatestFrameSlot("hazard")
             stop = threading.Event()
             onset: list[float] = []
@@ -303,7 +303,7 @@ def rss_child(threads: int, folder: str) -> None:
     out["after_captioner_mb"] = peak_rss_mb()
     det = shared_detector()
     if det.exists():
-        from assist.detector import YoloDetector
+        from assist.hazards.detector import YoloDetector
 
         YoloDetector(str(det), load_config().hazards).detect(scene_images()[1])
     cap.caption(scene_images()[0])

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from assist.hazard_policy import TrackView
+from assist.hazards.policy import TrackView
 from assist.overlay import TIER_COLOURS, VideoSink, draw_overlay
 
 

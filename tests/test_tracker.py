@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from assist.core.detection import Detection
-from assist.tracker import IouTracker, iou
+from assist.hazards.tracker import IouTracker, iou
 from helpers_tracks import approach, box
 
 

@@ -25,18 +25,15 @@ import numpy as np
 
 from assist.config import HazardConfig
 from assist.core.detection import Detection
+from assist.hazards.errors import DetectorModelMissing
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 MODELS_DIR = ROOT / "models"
 ENV_VAR = "ASSIST_DETECTOR"
 ONLINE_PROBE = ("github.com", 443)
 ONLINE_TIMEOUT_S = 3.0
-
-
-class DetectorModelMissing(Exception):
-    """No usable detector weights; the message says how to get them (CLI exit 4)."""
 
 
 def _how_to_get(name: str) -> str:
