@@ -51,9 +51,10 @@ def predict(model: str | None, files: dict[int, Path], *, batch_size: int, devic
     import cv2
     from tqdm.auto import tqdm
 
-    from assist.caption_text import clean_caption
-    from assist.captioner import CaptionModelMissing, load_captioner
     from assist.config import CaptionConfig
+    from assist.describe.caption_text import clean_caption
+    from assist.describe.captioner import load_captioner
+    from assist.describe.errors import CaptionModelMissing
 
     cfg = CaptionConfig(device=device)
     if model:

@@ -178,7 +178,7 @@ class Agent:
     # ------------------------------------------------------------------ captions
     def make_caption_state(self) -> tuple[Any, Any]:
         """(caption engine, translator or None), built in the calling (owning) thread."""
-        from assist.captioner import CaptionEngine
+        from assist.describe.engine import CaptionEngine
 
         engine = CaptionEngine.create(self.cfg.caption, self.events, language=self._language, hazards=self.cfg.hazards)
         translator = None
@@ -228,7 +228,7 @@ class Agent:
     # ------------------------------------------------------------------ gate
     def make_gate(self) -> Any:
         """The scene gate (cheap; runs inline on the capture thread)."""
-        from assist.scene_gate import SceneGate
+        from assist.describe.scene_gate import SceneGate
 
         return SceneGate(self.cfg.scene)
 

@@ -81,7 +81,7 @@ def describe_image_cli(path: Path, cfg: Config) -> int:
     caption = "Descriptions are disabled (caption.enabled = false)."
     source = "none"
     if cfg.caption.enabled:
-        from assist.captioner import CaptionEngine
+        from assist.describe.engine import CaptionEngine
 
         engine = CaptionEngine.create(cfg.caption, events, language=cfg.speech.language, hazards=cfg.hazards)
         result = engine.describe(image, detections)

@@ -105,7 +105,7 @@ class _BusyCaptioner:
         torch.set_num_threads(threads)
         cfg = _caption_cfg(threads)
         self.model = caption_bench.full_size_model()
-        from assist.fast_caption import build_fast_generator
+        from assist.describe.fast import build_fast_generator
 
         self.gen = build_fast_generator(self.model, cfg)
         self.stop = threading.Event()
@@ -255,7 +255,7 @@ def bench_gate() -> dict[str, Any]:
 def saved_full_size_model() -> Path:
     """The random full-size ViT-GPT2 saved once as a model folder (+ ViT processor + a GPT-2 BPE tokenizer),
     so the memory child loads it through the real loading code, as the agent does."""
-    from assist.fast_caption_onnx import cache_root
+    from assist.describe.fast.onnx_runtime import cache_root
 
     folder = cache_root() / "bench-vit-gpt2-random"
     if (folder / "config.json").is_file() and (folder / "tokenizer_config.json").is_file():
@@ -291,8 +291,8 @@ def rss_child(threads: int, folder: str) -> None:
 
     torch.set_num_threads(threads)
     out: dict[str, Any] = {}
-    from assist.captioner import load_captioner
     from assist.config import load_config
+    from assist.describe.captioner import load_captioner
 
     cfg = load_config().caption
     cfg = type(cfg)(**{**cfg.__dict__, "model": folder, "device": "cpu", "threads": threads})

@@ -111,8 +111,8 @@ def test_images_folder_describes_every_photo_in_name_order(coco_dir: Path, detec
     assert code == 0
     captions = sink.of_type("caption")
     assert [c["frame"] for c in captions] == [0, 1, 2]
-    from assist.caption_text import describe_detections
     from assist.capture.imaging import read_image
+    from assist.describe.caption_text import describe_detections
     from assist.hazards.detector import YoloDetector
 
     detector = YoloDetector(str(detector_path), offline_cfg().hazards)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from assist.config import SceneConfig, load_config
-from assist.scene_gate import GateDecision, SceneGate, hash_distance, scene_hash
+from assist.describe.scene_gate import GateDecision, SceneGate, hash_distance, scene_hash
 from helpers_clips import (
     FPS,
     Clip,
@@ -227,7 +227,7 @@ def test_hash_distance_separates_photos_from_their_perturbations(photo_sets: dic
 
 def scene_hash_of(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The gate's scene hash of a BGR image (through the gate's own analysis frames)."""
-    from assist.scene_gate import analysis_frames
+    from assist.describe.scene_gate import analysis_frames
 
     return scene_hash(analysis_frames(image, 64)[0])
 

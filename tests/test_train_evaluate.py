@@ -66,8 +66,8 @@ def test_fine_tuning_lowers_the_training_loss(coco: dict[str, str], start_model:
     assert [x["step"] for x in lines] == [1, 2, 3, 4, 5, 6]
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch5-step5", "epoch6-step6"]
     # the final folder is a model caption.model can point at
-    from assist.captioner import load_captioner
     from assist.config import CaptionConfig
+    from assist.describe.captioner import load_captioner
 
     captioner = load_captioner(CaptionConfig(model=str(out), device="cpu"))
     assert captioner.model_type == "vision-encoder-decoder"
