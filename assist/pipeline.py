@@ -113,7 +113,7 @@ class Agent:
     # ------------------------------------------------------------------ notices
     def notice(self, key: str, *, event: str | None = None, frame: int | None = None) -> None:
         """Speak a status notice (``camera_lost``, ``too_dark``, ...) and log it."""
-        from assist.phrases import notice
+        from assist.speech.phrases import notice
 
         text = notice(key, self._language)
         self.events.status(event or key, text=text, frame=frame)

@@ -43,7 +43,7 @@ def proximity_of(det: Detection, cfg: Config) -> str:
 def image_hazards(detections: list[Detection], cfg: Config) -> list[ImageHazard]:
     """Hazard-tier objects, nearest (tallest) first, each with a spoken phrase."""
     from assist.hazards.policy import direction_of
-    from assist.phrases import hazard_phrase
+    from assist.speech.phrases import hazard_phrase
 
     tiers = {label: tier for tier in ("low", "medium", "high") for label in getattr(cfg.hazards, tier)}
     out = []

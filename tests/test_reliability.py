@@ -24,7 +24,7 @@ import pytest
 
 from assist import exitcodes
 from assist.config import SpeechConfig
-from assist.phrases import notice
+from assist.speech.phrases import notice
 from assist.workers import SupervisedWorker
 from helpers_reliability import (
     FAST_CONFIG,

@@ -46,7 +46,7 @@ from assist.config import HazardConfig
 from assist.core.detection import Detection
 from assist.core.priority import Priority
 from assist.hazards.tracker import IouTracker, Track
-from assist.phrases import hazard_phrase
+from assist.speech.phrases import hazard_phrase
 
 log = logging.getLogger(__name__)
 
