@@ -13,9 +13,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from assist import evaluate as ev  # noqa: E402
-from assist import train as tr  # noqa: E402
-from assist.caption_metrics import METRIC_NAMES  # noqa: E402
+from assist.training import evaluate as ev  # noqa: E402
+from assist.training import train as tr  # noqa: E402
+from assist.training.metrics import METRIC_NAMES  # noqa: E402
 from helpers_caption import build_tiny_vit_gpt2  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
