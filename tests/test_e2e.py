@@ -9,10 +9,12 @@ from typing import Any
 import cv2
 import pytest
 
-from assist.cli import RunOptions
+from assist.app.errors import exit_code
 from assist.config import Config
 from assist.core.events import ListSink
-from assist.pipeline import StopSignal, run_pipeline
+from assist.runtime.options import RunOptions
+from assist.runtime.run import run_pipeline
+from assist.runtime.signals import StopSignal
 from helpers_clips import load_photo, pan_tour, pick_photos, read_video, still, write_video
 
 pytestmark = pytest.mark.slow
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.slow
 def run(cfg: Config, opts: RunOptions) -> tuple[int, ListSink]:
     """Run the pipeline in-process with a collecting sink (no signal handlers)."""
     sink = ListSink()
-    code = run_pipeline(cfg, opts, extra_sinks=(sink,), stop=StopSignal())
+    code = run_pipeline(cfg, opts, exit_code=exit_code, extra_sinks=(sink,), stop=StopSignal())
     return code, sink
 
 

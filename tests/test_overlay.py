@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from assist.hazards.policy import TrackView
-from assist.overlay import TIER_COLOURS, VideoSink, draw_overlay
+from assist.runtime.outputs import TIER_COLOURS, VideoSink, draw_overlay
 
 
 def view(label: str, bbox: tuple[float, float, float, float], tier: str | None, tid: int = 1) -> TrackView:

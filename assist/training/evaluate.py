@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from assist import exitcodes
+from assist.app import exitcodes
 from assist.training.metrics import format_table, score_captions
 from assist.training.train import TrainError, load_coco_captions
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from assist import exitcodes
+from assist.app import exitcodes
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from assist import exitcodes
-from assist.cli import CliError
+from assist.app import exitcodes
 from assist.config import Config
 from assist.core.detection import Detection
 from assist.core.events import EventLog
-from assist.pipeline import detector_load_error, required_detector_path
+from assist.hazards.detector import load_error, required_detector_path
 
 
 @dataclass(frozen=True)
@@ -60,23 +59,19 @@ def image_hazards(detections: list[Detection], cfg: Config) -> list[ImageHazard]
 
 def describe_image_cli(path: Path, cfg: Config) -> int:
     """Print the caption and hazards of one image; returns the exit code."""
-    from assist.capture.errors import SourceError
     from assist.capture.imaging import read_image
 
-    try:
-        image = read_image(path, cfg.camera.max_side_px)
-    except SourceError as exc:
-        raise CliError(str(exc), exitcodes.SOURCE) from None
+    image = read_image(path, cfg.camera.max_side_px)  # SourceError: exit 3
     events = EventLog()
     detections: list[Detection] | None = None  # None: no detector ran (nothing to ground against)
-    model_path = required_detector_path(cfg, events)
+    model_path = required_detector_path(cfg.hazards, events)  # DetectorModelMissing: exit 4
     if model_path is not None:
         from assist.hazards.detector import YoloDetector
 
         try:
             detector = YoloDetector(model_path, cfg.hazards)
         except Exception as exc:  # noqa: BLE001 - any load failure is a model problem for the user
-            raise detector_load_error(model_path, exc) from None
+            raise load_error(model_path, exc) from None
         detections = detector.detect(image)
     caption = "Descriptions are disabled (caption.enabled = false)."
     source = "none"
