@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from assist.clock import VirtualClock
 from assist.config import HazardConfig, SpeechConfig
-from assist.detection import Detection
-from assist.events import EventLog, ListSink
-from assist.hazard_policy import HazardAnalyzer
+from assist.core.clock import VirtualClock
+from assist.core.detection import Detection
+from assist.core.events import EventLog, ListSink
+from assist.core.priority import Priority
+from assist.hazards.policy import HazardPolicy
 from assist.speech.announcer import MAX_WARNING_S, Announcer
 from assist.speech.arbiter import SpeechArbiter
 from assist.speech.backends import NoneBackend
-from assist.speech.priority import Priority
 from helpers_tracks import box
 
 
@@ -28,7 +28,7 @@ class Rig:
         self.backend = NoneBackend(self.speech)
         self.arb = SpeechArbiter(self.backend, self.events, self.speech, clock=self.clock, realtime=False)
         self.ann = Announcer(self.arb, self.speech, clock=self.clock.now)
-        self.an = HazardAnalyzer(hazards or HazardConfig(), self.speech.language, verbosity=self.speech.verbosity)
+        self.an = HazardPolicy(hazards or HazardConfig(), self.speech.language, verbosity=self.speech.verbosity)
         self.frame = 0
 
     def step(self, t: float, dets: list[Detection], warn: bool = True) -> list:

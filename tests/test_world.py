@@ -12,8 +12,7 @@ import cv2
 import pytest
 
 from assist.config import HazardConfig
-from assist.detection import Detection
-from assist.hazard_policy import HazardAnalyzer
+from assist.core.detection import Detection
 from assist.hazards.geometry import (
     HEIGHT_PRIOR_M,
     WIDTH_PRIOR_M,
@@ -24,8 +23,9 @@ from assist.hazards.geometry import (
     in_walking_path,
     proximity_band,
 )
+from assist.hazards.policy import HazardPolicy
+from assist.hazards.tracker import IouTracker
 from assist.hazards.world import WorldModel
-from assist.tracker import IouTracker
 
 
 def pinhole_box(label: str, dist: float, cx: float = 0.5, cy: float = 0.55, hfov: float = 70.0,
@@ -116,7 +116,7 @@ def test_the_user_is_told_the_state_that_was_said() -> None:
 
 @pytest.fixture(scope="module")
 def detector(detector_path: Path):
-    from assist.detector import YoloDetector
+    from assist.hazards.detector import YoloDetector
 
     return YoloDetector(str(detector_path), HazardConfig())
 
@@ -124,7 +124,7 @@ def detector(detector_path: Path):
 def test_zooming_onto_a_real_bus_reports_a_shrinking_distance(detector, bus_jpg: Path) -> None:
     img = cv2.imread(str(bus_jpg))
     h, w = img.shape[:2]
-    an = HazardAnalyzer(HazardConfig())
+    an = HazardPolicy(HazardConfig())
     dists = []
     for i in range(12):
         # Crop towards the bus (upper middle of the photo): the view narrows as a zoom does.
@@ -147,7 +147,7 @@ def sidewalk_tracks(detector, videos_dir: Path) -> dict[int, list]:
     """Every record of the real first-person sidewalk walk, per track (detector at 12.5 Hz)."""
     cap = cv2.VideoCapture(str(videos_dir / "sidewalk_firstperson.mp4"))
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    an = HazardAnalyzer(HazardConfig())
+    an = HazardPolicy(HazardConfig())
     tracks: dict[int, list] = {}
     i = 0
     while True:

@@ -1,7 +1,11 @@
-"""Where an object is, from its box alone: direction, clock position, distance in metres.
+"""Where an object is, from its box alone: direction, clock position, distance
+in metres, nearness bands and the class tiers.
 
 One place for the geometry every stage uses (the world model, the policy, the
-announcer's words). Boxes are (x1, y1, x2, y2) normalised to 0..1.
+``--image`` command, the caption text, the announcer's words), so "ahead",
+"near" and "a hazard class" mean the same thing everywhere. Thresholds come
+from ``[hazards]`` and ``camera.hfov_deg`` in config.toml. Boxes are
+(x1, y1, x2, y2) normalised to 0..1.
 
 Camera model and what it assumes:
 
@@ -34,9 +38,19 @@ from __future__ import annotations
 
 import math
 
+from assist.config import HazardConfig
+
 Box = tuple[float, float, float, float]
 
+PROXIMITIES = ("far", "near", "very near")
+DIRECTIONS = ("left", "ahead", "right")
+TIERS = ("low", "medium", "high")
+
 DEFAULT_HFOV_DEG = 70.0
+CAMERA_HFOV_DEG = DEFAULT_HFOV_DEG  # the default camera.hfov_deg (older name)
+# A nearness band is left only beyond its threshold by this factor, so a box
+# hovering at a threshold does not flap (chosen on synthetic sequences with 3 % box jitter).
+HYSTERESIS = 0.85
 DEFAULT_ASPECT = 4.0 / 3.0  # width / height of a frame when the caller does not know it (640x480 webcams)
 EDGE_MARGIN = 0.01  # a box side this close to the frame border is cut by it
 MIN_DISTANCE_M = 0.2
@@ -86,6 +100,40 @@ def clock_hour(center_x: float, hfov_deg: float = DEFAULT_HFOV_DEG) -> int:
     return (hour - 1) % 12 + 1
 
 
+def clock_of(center_x: float, hfov_deg: float = DEFAULT_HFOV_DEG) -> str:
+    """Clock position ("11 o'clock") of a horizontal centre, for a camera with that field of view."""
+    return f"{clock_hour(center_x, hfov_deg)} o'clock"
+
+
+def proximity_of(height: float, cfg: HazardConfig, current: str | None = None) -> str:
+    """far / near / very near from the box height alone (a fraction of the frame), for
+    ``--image`` and the caption text; tracked objects use :func:`proximity_band` on
+    their distance. ``current``, the band a track is confirmed in, adds the hysteresis."""
+    near_t, very_t = cfg.near_height, cfg.very_near_height
+    if current == "very near":
+        very_t *= HYSTERESIS
+    if current in ("near", "very near"):
+        near_t *= HYSTERESIS
+    return "very near" if height >= very_t else "near" if height >= near_t else "far"
+
+
+def tier_map(cfg: HazardConfig) -> dict[str, str]:
+    """Class label -> high / medium / low. Later tiers win when a class is
+    listed twice, so list order in the config is irrelevant; the most cautious
+    (high) is applied last."""
+    tiers: dict[str, str] = {}
+    for tier in TIERS:
+        for label in getattr(cfg, tier):
+            tiers[label] = tier
+    return tiers
+
+
+def warned_labels(cfg: HazardConfig) -> tuple[str, ...]:
+    """The classes warned about before they are very near (high and medium
+    tiers): a caption that leaves one of them out, close ahead, gets it added."""
+    return tuple(cfg.high) + tuple(cfg.medium)
+
+
 def focal_lengths(hfov_deg: float = DEFAULT_HFOV_DEG, aspect: float = DEFAULT_ASPECT) -> tuple[float, float]:
     """(f_x in frame widths, f_y in frame heights) of a pinhole camera with square pixels."""
     fx = 0.5 / math.tan(math.radians(hfov_deg) / 2.0)
@@ -126,7 +174,7 @@ def distance_m(label: str, bbox: Box, hfov_deg: float = DEFAULT_HFOV_DEG, aspect
 
 
 def proximity_band(distance: float, current: str | None, near_m: float, very_near_m: float,
-                   hysteresis: float = 0.85) -> str:
+                   hysteresis: float = HYSTERESIS) -> str:
     """far / near / very near from a distance, with hysteresis relative to the ``current`` band.
 
     A band is left only when the distance is beyond its threshold / ``hysteresis``
@@ -155,3 +203,9 @@ def in_walking_path(bbox: Box, distance: float, hfov_deg: float = DEFAULT_HFOV_D
     left = distance * math.tan(math.radians(bearing_deg(bbox[0], hfov_deg)))
     right = distance * math.tan(math.radians(bearing_deg(bbox[2], hfov_deg)))
     return left <= half_width_m and right >= -half_width_m
+
+
+__all__ = ["CAMERA_HFOV_DEG", "DEFAULT_ASPECT", "DEFAULT_HFOV_DEG", "DIRECTIONS", "HEIGHT_PRIOR_M", "HYSTERESIS",
+           "PROXIMITIES", "TIERS", "WIDTH_PRIOR_M", "bearing_deg", "clock_hour", "clock_of", "cut_sides",
+           "direction_of", "distance_m", "focal_lengths", "height_prior", "in_walking_path", "proximity_band",
+           "proximity_of", "tier_map", "warned_labels", "width_prior"]

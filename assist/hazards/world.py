@@ -45,7 +45,7 @@ from assist.hazards.geometry import (
     in_walking_path,
     proximity_band,
 )
-from assist.tracker import Track
+from assist.hazards.tracker import Track
 
 Box = tuple[float, float, float, float]
 

@@ -30,7 +30,7 @@ so the last state heard is always the true one.
 
 Verbosity (``speech.verbosity``): ``quiet`` speaks urgent warnings only
 (states are always spoken); ``normal`` what the policy decides; ``verbose``
-widens the policy (see ``HazardAnalyzer``).
+widens the policy (see ``assist.hazards.policy.HazardPolicy``).
 """
 
 from __future__ import annotations
@@ -39,12 +39,13 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from assist.config import SpeechConfig
+from assist.core.priority import Priority
 from assist.hazards.world import ObjectState, WorldModel
-from assist.phrases import PROXIMITY_ORDER, hazard_phrase, notice
-from assist.speech.priority import Priority
+from assist.speech import Speaker
+from assist.speech.phrases import PROXIMITY_ORDER, hazard_phrase, notice
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +72,6 @@ class WarningGroup:
     track_ids: tuple[int, ...]
     priority: Priority
     direction: str | None = None
-
-
-class Speaker(Protocol):
-    """What the announcer needs from the speech arbiter (``SpeechArbiter`` is one)."""
-
-    def say(self, text: str, priority: Priority, **kw: Any) -> None:
-        """Queue an utterance (``compose``, ``subjects``, ``state_key``: see the arbiter)."""
-
-    def estimate_duration(self, text: str) -> float:
-        """Seconds ``text`` takes to say."""
 
 
 class Announcer:
@@ -128,7 +119,13 @@ class Announcer:
                     self._waiting = []
             said: list[int] = []
             text = self.compose_warning(merged, said=said)
-            return None if text is None else (text, {"objects": said})
+            if text is None:
+                return None
+            fields: dict[str, object] = {"objects": said}
+            seen = self._latest_seen([WarningGroup(top.label, tuple(said), top.priority)], world)
+            if seen is not None:
+                fields["t_capture"] = seen
+            return text, fields
 
         t_capture = self._latest_seen(merged, world)
         self.speaker.say(preview, top.priority, t_capture=t_capture, direction=top.direction,

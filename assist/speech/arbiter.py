@@ -67,12 +67,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from assist.clock import Clock, RealClock
 from assist.config import SpeechConfig
-from assist.events import EventLog
+from assist.core.clock import Clock, RealClock
+from assist.core.events import EventLog
+from assist.core.priority import Priority
 from assist.speech.backends import NoneBackend, SpeechBackend, Utterance
 from assist.speech.earcon import make_earcon
-from assist.speech.priority import Priority
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +112,28 @@ class _Item:
                      subjects=self.subjects, state_key=self.state_key, repeat=self.repeat)
 
 
+@dataclass(frozen=True)
+class SpeechDecision:
+    """One speech decision as an observer sees it (the ``speech`` event plus
+    what the log does not carry: the item's expiry and the queue length)."""
+
+    event: str  # start | end | interrupted | suppressed | dropped
+    priority: str
+    t: float
+    t_capture: float
+    expires: float
+    queued: int  # items waiting when the decision was made
+    reason: str | None = None
+
+
 class SpeechArbiter:
     """Priority queue, interruption, expiry and repeat suppression in front of a backend."""
 
     def __init__(self, backend: SpeechBackend, events: EventLog, cfg: SpeechConfig, *,
-                 clock: Clock | None = None, realtime: bool = True) -> None:
+                 clock: Clock | None = None, realtime: bool = True,
+                 on_decision: Callable[[SpeechDecision], None] | None = None) -> None:
         self.backend = backend
+        self.on_decision = on_decision  # an observer (the soak); called under the lock, must be quick
         self.events = events
         self.cfg = cfg
         self.clock = clock or RealClock()
@@ -329,6 +345,10 @@ class SpeechArbiter:
             extra.update(item.log_fields)
         self.events.emit("speech", text=item.utt.text, frame=item.utt.frame, t=t, event=event,
                          priority=item.priority.label, **extra)
+        if self.on_decision is not None:
+            reason = fields.get("reason")
+            self.on_decision(SpeechDecision(event, item.priority.label, t, item.t_capture, item.expires,
+                                            len(self._queue), None if reason is None else str(reason)))
 
     def _pop_next_locked(self, now: float) -> _Item | None:
         """Take the best queued item that has not expired at ``now`` (dropping expired ones)."""
@@ -342,7 +362,15 @@ class SpeechArbiter:
                     log.exception("composing an utterance failed")
                     composed = None
                 if isinstance(composed, tuple):  # (text, extra fields for the start event)
-                    composed, best.log_fields = composed
+                    composed, fields = composed
+                    fields = dict(fields)
+                    fresh = fields.pop("t_capture", None)
+                    if isinstance(fresh, (int, float)):
+                        # The words describe the world as it was seen at ``fresh``: age and
+                        # expiry count from there, not from when the warning was first decided.
+                        best.expires += float(fresh) - best.t_capture
+                        best.t_capture = float(fresh)
+                    best.log_fields = fields
                 text = " ".join(str(composed).split()) if composed else ""
                 if not text:
                     self._emit(best, "dropped", now, reason="gone")
@@ -351,6 +379,11 @@ class SpeechArbiter:
             elif best.state_key is None and now > best.expires:
                 self._emit(best, "dropped", now, reason="expired")
                 continue
+            elif best.state_key is not None and now > best.expires:
+                # A state still queued is still the true one (a newer state would
+                # have replaced it): it is current now, not late.
+                best.expires += now - best.t_capture
+                best.t_capture = now
             self._last_said = (best.utt.text, best.priority, best.utt.frame)
             return best
         return None

@@ -36,24 +36,24 @@ import logging
 from dataclasses import dataclass
 
 from assist.config import HazardConfig
-from assist.detection import Detection
-from assist.hazards.geometry import DEFAULT_ASPECT, DEFAULT_HFOV_DEG, clock_hour, direction_of
+from assist.core.detection import Detection
+from assist.core.priority import Priority
+from assist.hazards.geometry import (
+    DEFAULT_ASPECT,
+    DEFAULT_HFOV_DEG,
+    DIRECTIONS,
+    PROXIMITIES,
+    clock_of,
+    direction_of,
+    tier_map,
+)
+from assist.hazards.tracker import IouTracker, Track
 from assist.hazards.world import ObjectState, WorldModel, box_sizes, growth_rate
-from assist.phrases import hazard_phrase
-from assist.speech.priority import Priority
-from assist.tracker import IouTracker, Track
+from assist.speech.phrases import hazard_phrase
 
 log = logging.getLogger(__name__)
 
-PROXIMITIES = ("far", "near", "very near")
-DIRECTIONS = ("left", "ahead", "right")
-
-__all__ = ["Announcement", "HazardAnalyzer", "TrackView", "box_sizes", "clock_of", "direction_of", "growth_rate"]
-
-
-def clock_of(center_x: float, hfov_deg: float = DEFAULT_HFOV_DEG) -> str:
-    """Clock position ("11 o'clock") of a horizontal centre, for a camera with that field of view."""
-    return f"{clock_hour(center_x, hfov_deg)} o'clock"
+__all__ = ["Announcement", "HazardPolicy", "TrackView", "box_sizes", "clock_of", "direction_of", "growth_rate"]
 
 
 @dataclass
@@ -78,7 +78,7 @@ class Announcement:
     track_ids: tuple[int, ...] = ()
 
     def event_fields(self) -> dict:
-        """Exactly the extra fields of a ``hazard`` event in the event log (DESIGN.md)."""
+        """Exactly the extra fields of a ``hazard`` event in the event log (../shared/DESIGN.md)."""
         return {
             "label": self.label,
             "track_id": self.track_id,
@@ -117,7 +117,7 @@ class _Decision:
     announced_rank: int = -1
 
 
-class HazardAnalyzer:
+class HazardPolicy:
     """Tracks detections and decides hazard announcements (one instance per hazard worker).
 
     ``update`` is called once per detector run with that run's detections, the
@@ -140,12 +140,7 @@ class HazardAnalyzer:
         self._decisions: dict[int, _Decision] = {}
         self._class_last: dict[str, tuple[float, int]] = {}  # label -> (time, rank) of its last announcement
         self._views: list[TrackView] = []
-        self._tiers: dict[str, str] = {}
-        # Later tiers win when a class is listed twice, so list order in the
-        # config is irrelevant; the most cautious (high) is applied last.
-        for tier in ("low", "medium", "high"):
-            for label in getattr(cfg, tier):
-                self._tiers[label] = tier
+        self._tiers = tier_map(cfg)
 
     # ----------------------------------------------------------------- queries
     def tier_of(self, label: str) -> str | None:
