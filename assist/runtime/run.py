@@ -200,9 +200,10 @@ class RunWiring:
             text = self.announcer.describe(ann, analyzer.world) if self.announcer is not None else ann.text
             self.events.emit("hazard", frame=ann.frame, text=text, t=self._event_time(frame),
                              **ann.event_fields())
-        if announcements and self.announcer is not None:
+        if self.announcer is not None:
             # Decisions about objects; the announcer composes the words from the
             # world model when the warning starts (assist/speech/announcer.py).
+            # Called on every run: objects a full warning had no room for go next.
             self.announcer.warn(announcements, analyzer.world)
 
     # ------------------------------------------------------------------ captions

@@ -86,23 +86,30 @@ class Announcer:
         self._world: WorldModel | None = None
         self._waiting: list[WarningGroup] = []  # groups of the warning queued last (until it starts)
         self._waiting_token = 0
+        self._leftover: list[WarningGroup] = []  # live groups a warning had no room for: said next
 
     # ------------------------------------------------------------------ warnings
     def warn(self, decisions: Sequence[Any], world: WorldModel) -> None:
         """Queue a warning about the objects of ``decisions`` (``Announcement``-like:
-        label, track_ids or track_id, priority, direction), composed when it starts."""
+        label, track_ids or track_id, priority, direction), composed when it starts.
+
+        Call it after every detector run, with no decisions too: objects a
+        warning had no room for (the budget) are then queued as the next one.
+        """
         groups = [WarningGroup(d.label, tuple(d.track_ids or (d.track_id,)), Priority(d.priority),
                                getattr(d, "direction", None)) for d in decisions]
         if self.cfg.verbosity == "quiet":
             groups = [g for g in groups if g.priority == Priority.IMPORTANT]
-        if not groups:
-            return
         with self._lock:
+            if not groups and not self._leftover:
+                return
             self._world = world
             new_ids = {tid for g in groups for tid in g.track_ids}
-            # Merge with the warning still waiting: its groups keep their place
-            # unless a newer decision is about the same objects.
-            kept = [g for g in self._waiting if not set(g.track_ids) & new_ids]
+            # Merge with the warning still waiting and with what the last one had
+            # no room for: their groups keep their place unless a newer decision
+            # is about the same objects.
+            kept = [g for g in self._waiting + self._leftover if not set(g.track_ids) & new_ids]
+            self._leftover = []
             merged = groups + kept
             self._waiting = merged
             self._waiting_token += 1
@@ -176,6 +183,10 @@ class Announcer:
             return None
         if said is not None:
             said.extend(m.track_id for m in named)
+            # The live groups left out (budget) are said in the next warning.
+            named_ids = {m.track_id for m in named}
+            with self._lock:
+                self._leftover = [g for g, members in live if not {m.track_id for m in members} & named_ids]
         if mark:
             t = world.t_latest or 0.0
             for m in named:
