@@ -146,7 +146,7 @@ class HazardConfig:
     class_cooldown_s: float = opt(6.0, "the same news (class and severity) is not announced again for this long",
                                   min=0.0, max=600.0)
     high: list[str] = opt(["car", "bus", "truck", "bicycle", "motorcycle", "train"],
-                          "high tier: announced when ahead even if far")
+                          "high tier: announced when in the walking path even if far")
     medium: list[str] = opt(["person", "dog", "horse", "cow"], "medium tier: announced when near or approaching")
     low: list[str] = opt(["chair", "bench", "fire hydrant", "stop sign", "potted plant", "parking meter"],
                          "low tier (obstacles): announced when very near")

@@ -3,8 +3,8 @@
     python bench/listen.py demo.jsonl walk.jsonl [--json out.json]
 
 Per log: utterances started, words, the longest warning in seconds, talk
-share (seconds speaking / seconds of input), when the first description
-started, drops by reason, and utterances that name one object twice. Make
+share (seconds speaking / seconds of input; also for warnings and for
+descriptions alone), when the first description started, drops by reason, and utterances that name one object twice. Make
 the logs with ``--every-frame --speech none`` so that they are deterministic
 and every utterance lasts its estimated time on the video clock.
 
@@ -97,6 +97,8 @@ def listen_figures(events: list[dict[str, Any]]) -> dict[str, Any]:
             if e.get("priority") in WARNING_LEVELS and "state" not in e:
                 dropped_warnings[reason] = dropped_warnings.get(reason, 0) + 1
     twice = [s["text"] for s in starts if _names_an_object_twice(s)]
+    warn_s = sum(d for _, d in warnings)
+    text_s = sum(d for s, d in durations if s.get("priority") == "text")
     camera = [s["text"] for s in starts if s.get("state") == "camera"]
     return {
         "utterances": len(starts),
@@ -107,6 +109,8 @@ def listen_figures(events: list[dict[str, Any]]) -> dict[str, Any]:
         "speaking_s": round(talk_s, 2),
         "input_s": round(input_s, 2),
         "talk_share": round(talk_s / input_s, 3) if input_s > 0 else None,
+        "warning_share": round(warn_s / input_s, 3) if input_s > 0 else None,
+        "description_share": round(text_s / input_s, 3) if input_s > 0 else None,
         "first_description_s": round(float(first_caption["t"]), 2) if first_caption else None,
         "dropped": dict(sorted(dropped.items())),
         "dropped_warnings": dict(sorted(dropped_warnings.items())),
@@ -117,13 +121,15 @@ def listen_figures(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 def format_table(rows: dict[str, dict[str, Any]]) -> str:
     """A plain-text table, one row per log."""
-    head = ["log", "utt", "words", "longest warn s", "talk share", "first descr s", "dropped (warnings)", "twice"]
+    head = ["log", "utt", "words", "longest warn s", "talk share (warn/descr)", "first descr s", "dropped (warnings)",
+            "twice"]
     lines = [head]
     for name, f in rows.items():
         drops = ", ".join(f"{k} {v}" for k, v in f["dropped"].items()) or "-"
         wdrops = ", ".join(f"{k} {v}" for k, v in f["dropped_warnings"].items())
         lines.append([name, str(f["utterances"]), str(f["words"]), f"{f['longest_warning_s']:.2f}",
-                      "-" if f["talk_share"] is None else f"{f['talk_share']:.2f}",
+                      "-" if f["talk_share"] is None else
+                      f"{f['talk_share']:.2f} ({f['warning_share']:.2f}/{f['description_share']:.2f})",
                       "-" if f["first_description_s"] is None else f"{f['first_description_s']:.2f}",
                       drops + (f" ({wdrops})" if wdrops else ""), str(len(f["names_an_object_twice"]))])
     widths = [max(len(r[i]) for r in lines) for i in range(len(head))]

@@ -10,6 +10,12 @@ change of distance over the last ~1.2 s; box sides cut by the frame edge are
 not measured, so an object sliding into view is not approaching). A dog
 therefore reads near at the size a bus reads far.
 
+Relevance per tier: high (vehicles) when near, approaching, or ahead in the
+walking path (a 1.5 m corridor straight ahead) even far; medium (people,
+animals) when near or approaching; low (obstacles) when very near.
+``verbose`` widens each: high when ahead at all, medium also ahead in the
+path at any distance, low also when near.
+
 A measured state (proximity band, approaching) only becomes the track's state
 after it held for ``hazards.confirm_frames`` consecutive detector runs, so one
 noisy frame never speaks.
@@ -174,7 +180,9 @@ class HazardPolicy:
                   in_path: bool = False) -> bool:
         verbose = self.verbosity == "verbose"
         if tier == "high":
-            return proximity != "far" or approaching or direction == "ahead"
+            # Far away, only what is in the walking path (a 1.5 m corridor straight ahead):
+            # a car parked 15 m down the road is not news until it comes or the path meets it.
+            return proximity != "far" or approaching or (direction == "ahead" and (in_path or verbose))
         if tier == "medium":
             return proximity != "far" or approaching or (verbose and direction == "ahead" and in_path)
         if tier == "low":
