@@ -182,3 +182,19 @@ def test_real_footage_distances_are_plausible(sidewalk_tracks: dict[int, list]) 
     assert len(cars) >= 10
     assert min(r.distance_m for r in cars) >= 4.0
     assert math.isfinite(sum(r.distance_m for r in cars))
+
+
+def test_image_command_hazards_use_the_same_distances(detector, bus_jpg: Path) -> None:
+    """--image lists hazards nearest first, with the live warnings' distance words."""
+    from assist.app.image_command import image_hazards
+    from assist.config import Config
+
+    img = cv2.imread(str(bus_jpg))
+    h, w = img.shape[:2]
+    cfg = Config()
+    found = image_hazards(detector.detect(img), cfg, aspect=w / h)
+    assert {hz.label for hz in found} >= {"bus", "person"}
+    # Nearest first: a person beside the bus (1.7 m prior) reads nearer than the bus behind them.
+    assert found[0].label == "person" and found[0].proximity in ("near", "very near")
+    bus = next(hz for hz in found if hz.label == "bus")
+    assert bus.text.startswith("Bus ahead") and ("metres" in bus.text or "very near" in bus.text)

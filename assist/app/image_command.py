@@ -30,20 +30,30 @@ class ImageHazard:
     text: str
 
 
-def image_hazards(detections: list[Detection], cfg: Config) -> list[ImageHazard]:
-    """Hazard-tier objects, nearest (tallest) first, each with a spoken phrase."""
-    from assist.hazards.geometry import direction_of, proximity_of, tier_map
+def image_hazards(detections: list[Detection], cfg: Config, aspect: float | None = None) -> list[ImageHazard]:
+    """Hazard-tier objects, nearest first, each with a spoken phrase.
+
+    Distance in metres from the box and the class's size prior (``aspect``:
+    the photo's width / height), as the live warnings measure it; the bands
+    are ``hazards.near_m`` / ``very_near_m``; words follow ``speech.distance_unit``
+    and ``speech.direction_style``.
+    """
+    from assist.hazards.geometry import DEFAULT_ASPECT, clock_hour, direction_of, distance_m, proximity_band, tier_map
     from assist.speech.phrases import hazard_phrase
 
     tiers = tier_map(cfg.hazards)
+    hfov, ratio = cfg.camera.hfov_deg, aspect or DEFAULT_ASPECT
     out = []
-    for det in sorted(detections, key=lambda d: d.height, reverse=True):
+    for det in sorted(detections, key=lambda d: distance_m(d.label, d.bbox, hfov, ratio)):
         tier = tiers.get(det.label)
         if tier is None:
             continue
         direction = direction_of(det.center_x, cfg.hazards.ahead_width)
-        proximity = proximity_of(det.height, cfg.hazards)
-        text = hazard_phrase(det.label, 1, direction, proximity, False, cfg.speech.language)
+        dist = distance_m(det.label, det.bbox, hfov, ratio)
+        proximity = proximity_band(dist, None, cfg.hazards.near_m, cfg.hazards.very_near_m)
+        text = hazard_phrase(det.label, 1, direction, proximity, False, cfg.speech.language, distance_m=dist,
+                             clock=clock_hour(det.center_x, hfov), distance_unit=cfg.speech.distance_unit,
+                             direction_style=cfg.speech.direction_style)
         out.append(ImageHazard(det.label, tier, direction, proximity, det.confidence, text))
     return out
 
@@ -73,7 +83,7 @@ def describe_image_cli(path: Path, cfg: Config) -> int:
         result = engine.describe(image, detections)
         caption, source = result.text, result.source
     print(f"Caption: {caption}" + (" (from detections)" if source == "detections" else ""))
-    hazards = image_hazards(detections or [], cfg)
+    hazards = image_hazards(detections or [], cfg, aspect=image.shape[1] / max(1, image.shape[0]))
     if hazards:
         print("Hazards:")
         for hz in hazards:
