@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from helpers_data import require_module
+
+torch = require_module("torch")
+require_module("transformers")
 
 from assist import captioner as cap  # noqa: E402
 from assist.captioner import (  # noqa: E402
@@ -283,7 +285,7 @@ def _detect(model, path: Path) -> list[Detection]:
 def test_fallback_on_real_photos_names_what_is_in_them(coco_dir: Path, detector_path: Path) -> None:
     """Without a captioner, real COCO photos through the real detector are described by
     class names that the COCO ground truth confirms are there."""
-    yolo = pytest.importorskip("ultralytics").YOLO
+    yolo = require_module("ultralytics").YOLO
     model = yolo(str(detector_path), task="detect")
     inst = json.loads((coco_dir / "annotations" / "instances_val2017.json").read_text())
     cats = {c["id"]: c["name"] for c in inst["categories"]}

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from assist.fast_caption import banned_ngram_tokens, build_fast_generator, unsupported_reason
+from helpers_data import require_module
 
 VOCAB = 96
 START = 0
@@ -164,7 +165,7 @@ def test_static_cache_runner_matches_generate_on_cpu() -> None:
 
 # ------------------------------------------------------------------ ONNX Runtime path
 
-ort = pytest.importorskip("onnxruntime")
+ort = require_module("onnxruntime")
 
 
 @pytest.fixture()

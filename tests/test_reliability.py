@@ -25,7 +25,9 @@ import pytest
 from assist import exitcodes
 from assist.config import SpeechConfig
 from assist.phrases import notice
+from assist.speech.wav import espeak_binary
 from assist.workers import SupervisedWorker
+from helpers_data import needs_espeak
 from helpers_reliability import (
     FAST_CONFIG,
     Run,
@@ -43,7 +45,7 @@ from helpers_reliability import (
 CAPTION_NOTICE = notice("captions_unavailable")
 HAZARD_NOTICE = notice("hazards_unavailable")
 WARNING_LEVELS = ("important", "message")
-HAS_ESPEAK = shutil.which("espeak-ng") is not None or shutil.which("espeak") is not None
+HAS_ESPEAK = espeak_binary() is not None
 NO_MODELS = "[hazards]\nenabled = false\n[caption]\nenabled = false\n"
 
 
@@ -225,7 +227,7 @@ def _assert_warnings_logged(run: Run) -> None:
             assert outcome, f"started warning {s['text']!r} has no end, interruption or drop"
 
 
-@pytest.mark.skipif(not HAS_ESPEAK, reason="espeak-ng not installed")
+@needs_espeak
 def test_a_speech_child_that_dies_is_restarted_and_speech_goes_on(fault_runs: dict[str, Run]) -> None:
     run = fault_runs["speech_die"]
     _complete(run)
@@ -238,7 +240,7 @@ def test_a_speech_child_that_dies_is_restarted_and_speech_goes_on(fault_runs: di
     _assert_warnings_logged(run)
 
 
-@pytest.mark.skipif(not HAS_ESPEAK, reason="espeak-ng not installed")
+@needs_espeak
 def test_speech_that_keeps_failing_falls_back_to_the_log_and_loses_no_warning(fault_runs: dict[str, Run]) -> None:
     run = fault_runs["speech_die_always"]
     _complete(run)
@@ -255,7 +257,7 @@ def test_speech_that_keeps_failing_falls_back_to_the_log_and_loses_no_warning(fa
     _assert_warnings_logged(run)
 
 
-@pytest.mark.skipif(not HAS_ESPEAK, reason="espeak-ng not installed")
+@needs_espeak
 def test_a_hung_speech_child_is_killed_at_its_deadline_and_speech_resumes(fault_runs: dict[str, Run]) -> None:
     run = fault_runs["speech_hang"]
     _complete(run)
