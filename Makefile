@@ -35,9 +35,9 @@ espeak:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "espeak-ng: installing with apt-get"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null) \
-		|| echo "espeak-ng: apt-get install failed; real-audio tests will be skipped"; \
+		|| echo "espeak-ng: apt-get install failed; real-audio tests will be skipped (and fail in CI, which sets ASSIST_REQUIRE_DATA=1)"; \
 	else \
-		echo "espeak-ng: not installed and cannot install (needs root and apt-get); real-audio tests will be skipped. Install it with: sudo apt-get install espeak-ng"; \
+		echo "espeak-ng: not installed and cannot install (needs root and apt-get); real-audio tests will be skipped (and fail in CI, which sets ASSIST_REQUIRE_DATA=1). Install it with: sudo apt-get install espeak-ng"; \
 	fi
 
 demo: $(STAMP)
