@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from helpers_data import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 MAKEFILE = ROOT / "Makefile"
@@ -43,8 +43,9 @@ def test_install_prints_one_progress_line_per_step_and_nothing_else() -> None:
     assert "-qq" in pip  # pip's and setuptools' warnings (the editable-install banner) stay out
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_dry_run_of_the_install_shows_progress(tmp_path: Path) -> None:
+    if shutil.which("make") is None:
+        missing("make is not installed (apt-get install make)")
     # -n: print, never run (nothing is installed); -W: as if pyproject.toml had changed.
     proc = subprocess.run(["make", "-n", "-W", "pyproject.toml", ".venv/.installed"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
