@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from assist.caption_text import english_name
-from assist.demo import DEMO_SEGMENTS
-from assist.phrases import count_word, hazard_phrase
+from assist.capture.demo import DEMO_SEGMENTS
+from assist.describe.caption_text import english_name
+from assist.speech.phrases import count_word, hazard_phrase
 from helpers_cli import read_log, run_cli
 
 pytestmark = pytest.mark.slow
@@ -18,10 +18,10 @@ FPS = 10.0
 # The announcements of `run.py --demo --every-frame` with the shared YOLO11n
 # and no captioner weights (captions from detections), recorded from a run on
 # the AVX2 development machine and checked against the demo's timeline
-# (assist/demo.py): the far bus at once, the walk (5-9 s) gives "approaching"
-# then "very near", the turn to the second scene (15-16.5 s) brings people in
-# from the right, the turn back (26-27.5 s) the close bus. A change here is a
-# behaviour change: look at the new log before updating it.
+# (assist/capture/demo.py): the far bus at once, the walk (5-9 s) gives
+# "approaching" then "very near", the turn to the second scene (15-16.5 s)
+# brings people in from the right, the turn back (26-27.5 s) the close bus. A
+# change here is a behaviour change: look at the new log before updating it.
 GOLDEN_HAZARDS = [
     (2, "Bus ahead"),
     (67, "Three people ahead, approaching"),

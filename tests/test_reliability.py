@@ -22,11 +22,11 @@ import cv2
 import numpy as np
 import pytest
 
-from assist import exitcodes
+from assist.app import exitcodes
 from assist.config import SpeechConfig
-from assist.phrases import notice
+from assist.runtime.workers import SupervisedWorker
+from assist.speech.phrases import notice
 from assist.speech.wav import espeak_binary
-from assist.workers import SupervisedWorker
 from helpers_data import needs_espeak
 from helpers_reliability import (
     FAST_CONFIG,
