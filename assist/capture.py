@@ -315,7 +315,7 @@ class CaptureLoop:
 
     def _declare_lost(self, since: float) -> None:
         self.lost = True
-        log.warning("%s: no frame for %.1f s, camera lost; reconnecting", self.name, self.clock.now() - since)
+        log.info("%s: no frame for %.1f s, camera lost; reconnecting", self.name, self.clock.now() - since)
         self.events.status("camera_lost", source=self.name, stall_timeout_s=self.cfg.stall_timeout_s)
         self._say("camera_lost")
 
@@ -490,7 +490,7 @@ class CaptureLoop:
             if self.lost:
                 self.lost = False
                 self.reconnects += 1
-                log.warning("%s: camera back", src.name)
+                log.info("%s: camera back", src.name)  # the spoken notice says it
                 self.events.status("camera_back", source=src.name, reconnects=self.reconnects)
                 self._say("camera_back")
             self.frames_read += 1

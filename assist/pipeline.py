@@ -29,9 +29,12 @@ from assist import exitcodes
 from assist.cli import CliError, RunOptions
 from assist.clock import Clock, RealClock, VirtualClock
 from assist.config import Config
+from assist.core.log_lock import LogInUse
 from assist.detection import Detection
 from assist.events import ConsoleSink, EventLog, JsonlFileSink
 from assist.frames import Frame, LatestFrameSlot
+from assist.runtime.console_outputs import preview_gone, print_outputs, run_outputs
+from assist.runtime.display import DisplayWatch, check_display, headless_or_preview
 from assist.speech.priority import Priority
 from assist.workers import SupervisedWorker
 
@@ -116,7 +119,8 @@ class Agent:
         from assist.phrases import notice
 
         text = notice(key, self._language)
-        self.events.status(event or key, text=text, frame=frame)
+        # said: the SAY line shows it on the console; the status line would repeat it.
+        self.events.status(event or key, text=text, frame=frame, said=self.arbiter is not None)
         if self.arbiter is not None:
             # Losing the camera or a model is news the user must hear even if
             # a warning comes at once: MESSAGE is never cancelled by one.
@@ -346,11 +350,15 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, extra_sinks: tuple[Callable[[
     if opts.log_path is not None:
         try:
             file_sink = JsonlFileSink(opts.log_path, on_error=lambda m: print(f"error: {m}", file=sys.stderr))
+        except LogInUse as exc:
+            raise CliError(str(exc), exitcodes.USAGE) from None
         except OSError as exc:
             raise CliError(f"--log {opts.log_path}: cannot open ({exc.strerror or exc})", exitcodes.USAGE) from None
         events.add_sink(file_sink)
+    opts.headless = headless_or_preview(opts.headless)  # no display: one line, then headless (Qt would abort)
+    console = ConsoleSink(verbose=log.getEffectiveLevel() <= logging.DEBUG)
     if opts.headless and cfg.log.console:
-        events.add_sink(ConsoleSink())
+        events.add_sink(console)
     for sink in extra_sinks:
         events.add_sink(sink)
     agent = Agent(cfg, opts, events, clock, stop=stop.event)
@@ -362,6 +370,7 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, extra_sinks: tuple[Callable[[
         except CliError as exc:
             if not stop.event.is_set():
                 print(f"error: {exc}", file=sys.stderr)
+                events.status("failed", text=str(exc), exit_code=exc.code, printed=True)  # the log says what failed
                 agent.stop_reason = "error"
                 result["code"] = exc.code
         except Exception as exc:  # noqa: BLE001 - a bug: log it, stop cleanly, say how to report
@@ -375,17 +384,19 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, extra_sinks: tuple[Callable[[
 
     thread = threading.Thread(target=runner, name="runner", daemon=True)
     thread.start()
-    show = not opts.headless
+    show, watch = not opts.headless, DisplayWatch()
     while not agent.runner_done.is_set() and not stop.event.is_set():
         frame = agent.display_frames.get(timeout=0.03)
         if frame is not None and show:
-            show = _show_preview(agent, frame)
+            show = _show_preview(agent, frame) if watch.ok() else preview_gone(events, console, cfg.log.console)
     if stop.event.is_set() and stop.reason:
         agent.stop_reason = stop.reason
     _shutdown(agent)
     thread.join(0.2)
     code = result["code"]
-    events.status("stopped", reason=agent.stop_reason, exit_code=code)
+    events.status("stopped", reason=agent.stop_reason, exit_code=code, outputs=run_outputs(opts))
+    if not opts.headless:  # the preview run has no console lines: still say where the outputs went
+        print_outputs(opts)
     if file_sink is not None:
         file_sink.close()
     if hard_exit and (thread.is_alive() or any(w.alive for w in agent._workers)):
@@ -579,9 +590,8 @@ def _show_preview(agent: Agent, frame: Frame) -> bool:
             agent.stop_event.set()
         return True
     except cv2.error:
-        log.warning("no display for the preview window; continuing headless")
-        agent.events.status("preview_unavailable")
-        return False
+        # OpenCV without a GUI backend (opencv-python-headless): same as no display.
+        return preview_gone(agent.events, None, False, "this OpenCV has no window support")
 
 
 def _shutdown(agent: Agent) -> None:
@@ -597,7 +607,7 @@ def _shutdown(agent: Agent) -> None:
         agent.arbiter.stop(timeout=0.3)
     if agent.video_sink is not None:
         agent.video_sink.close()
-    if not agent.opts.headless:
+    if not agent.opts.headless and check_display().ok:  # a dead X connection must not be touched (Qt exits)
         try:
             import cv2
 
