@@ -119,7 +119,8 @@ def format_console_line(event: Event, verbose: bool = False) -> str | None:
         where = f"{event.get('label')} {event.get('direction')} {event.get('proximity')}"
         return f"[{t:7.2f}s] HAZARD {where}: {event.get('text')}"
     if etype == "caption":
-        return f"[{t:7.2f}s] CAPTION ({event.get('source')}): {event.get('text')}"
+        name = f" {event['file']}" if event.get("file") else ""  # a photo of --images, named as it is described
+        return f"[{t:7.2f}s] CAPTION ({event.get('source')}){name}: {event.get('text')}"
     if etype != "status":
         return None
     name = event.get("event")

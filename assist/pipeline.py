@@ -112,6 +112,9 @@ class Agent:
         self._t_first: float | None = None
         self.runner_done = threading.Event()
         self.display_frames = LatestFrameSlot("display")
+        # Frames that are each their own scene: a folder of photos, or a one-frame video (issue 13).
+        self.stills = opts.source_kind == "images"
+        self.first_source: Any = None
 
     # ------------------------------------------------------------------ notices
     def notice(self, key: str, *, event: str | None = None, frame: int | None = None) -> None:
@@ -225,7 +228,7 @@ class Agent:
         with self.shared.lock:
             self.shared.caption = result.text
         self.events.emit("caption", frame=frame.index, text=result.text, t=self._event_time(frame),
-                         source=result.source, latency_ms=round(latency_ms, 1))
+                         source=result.source, latency_ms=round(latency_ms, 1), **self._file_of(frame))
         if self.arbiter is not None:
             self.arbiter.say(result.text, Priority.TEXT, t_capture=frame.t_capture, frame=frame.index)
 
@@ -238,7 +241,7 @@ class Agent:
 
     def gate_frame(self, frame: Frame) -> bool:
         """Score one frame; True when it should be captioned."""
-        if self.opts.source_kind == "images":
+        if self.stills:
             # Each photo of a folder is its own scene: the gate, built for a
             # moving camera, would see one long cut and never settle.
             return self.cfg.caption.enabled
@@ -251,6 +254,11 @@ class Agent:
             else:
                 self.events.status("quality", text=None, frame=frame.index, quality="ok")
         return bool(decision.fire) and self.cfg.caption.enabled
+
+    def _file_of(self, frame: Frame) -> dict[str, str]:
+        """``{"file": name}`` for a frame of a folder of photos (named as it is described), else {}."""
+        delivered = getattr(self.first_source, "delivered", None) if self.stills else None
+        return {"file": delivered[frame.index].name} if delivered and 0 <= frame.index < len(delivered) else {}
 
     def _event_time(self, frame: Frame) -> float | None:
         """Event time: now (live) or the frame's video time (every-frame)."""
@@ -411,13 +419,15 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, extra_sinks: tuple[Callable[[
 
 def _run(agent: Agent) -> int:
     cfg, opts, events = agent.cfg, agent.opts, agent.events
-    if opts.source_kind == "images":
-        # A folder of photos is a slideshow of unrelated scenes, one frame
-        # each: hazards are confirmed on one frame (there is no second), and
-        # every photo is described (see gate_frame).
-        cfg.hazards.confirm_frames = 1
     agent.detector_path = agent.resolve_detector()
     factory, first_source = make_source_factory(cfg, opts)
+    agent.first_source = first_source
+    agent.stills = agent.stills or getattr(first_source, "frame_count", None) == 1
+    if agent.stills:
+        # A folder of photos is a slideshow of unrelated scenes, one frame
+        # each (a one-frame video is one photo): hazards are confirmed on one
+        # frame (there is no second), and every photo is described (see gate_frame).
+        cfg.hazards.confirm_frames = 1
     events.status("started", source=f"{opts.source_kind}:{opts.source_value}" if opts.source_value
                   else opts.source_kind, detector=agent.detector_path, every_frame=opts.every_frame)
     agent.start_speech()

@@ -255,7 +255,9 @@ class CvCaptureSource:
 
 class ImageListSource:
     """A list of image files (one image, or a folder in name order), one
-    frame each. Unreadable files are skipped and counted (``unreadable``)."""
+    frame each. Unreadable files are skipped at once (they take no time slot)
+    and counted (``unreadable``); ``delivered`` lists the file of each frame
+    handed out, in order, so the n-th frame can be named."""
 
     is_live = False
 
@@ -268,24 +270,28 @@ class ImageListSource:
         self.unreadable = unreadable
         self._pending: np.ndarray | None = first
         self._next = first_pos + 1
+        self.delivered: list[Path] = [paths[first_pos]]
 
     def read(self) -> np.ndarray | None:
-        """Next image; None for an unreadable file or once all were shown."""
+        """Next readable image; None once all were shown."""
         if self._pending is not None:
             img, self._pending = self._pending, None
             return img
-        if self._next >= len(self.paths):
-            self.ended = True
-            return None
-        path = self.paths[self._next]
-        self._next += 1
-        try:
-            img = decode_image_file(path)
-        except SourceError as exc:
-            self.unreadable += 1
-            log.warning("skipping %s", exc)
-            return None
-        return img
+        while self._next < len(self.paths):
+            path = self.paths[self._next]
+            self._next += 1
+            try:
+                img = decode_image_file(path)
+            except SourceError as exc:
+                # Skipped here, not by returning None: a failed read keeps its
+                # slot in the capture loop's pacing (4 s of silence per bad file).
+                self.unreadable += 1
+                log.warning("skipping %s", exc)
+                continue
+            self.delivered.append(path)
+            return img
+        self.ended = True
+        return None
 
     def close(self) -> None:
         """Nothing to release."""
