@@ -167,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         # ultralytics prints "Loading ... for OpenVINO inference" on every
         # model load (twice a run); its level is read once, at import.
         os.environ.setdefault("YOLO_VERBOSE", "False")
+    # Never pip-install a missing format runtime in the middle of a run (and
+    # hang offline): the error names the package and extra instead.
+    os.environ.setdefault("YOLO_AUTOINSTALL", "False")
     config_path = args.config or str(DEFAULT_CONFIG_PATH)
     try:
         cfg = load_config(config_path)

@@ -415,15 +415,25 @@ def _open_url(url: str, cfg: CameraConfig, cancel: threading.Event | None) -> Cv
         cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
             cap.release()
-            raise SourceError(f"{name} cannot be opened (check the address, that the camera or server is "
-                              "running, and the network)")
+            raise SourceError(_url_failure(url, name, "cannot be opened (check the address, that the camera or "
+                                           "server is running, and the network)", deadline))
         first = _read_first(cap, deadline)
         if first is None:
             cap.release()
-            raise SourceError(f"{name} opened but sent no decodable frame (check the stream format)")
+            raise SourceError(_url_failure(url, name, "opened but sent no decodable frame (check the stream format)",
+                                           deadline))
         return CvCaptureSource(cap, name, is_live=True, first=first)
 
     return call_with_timeout(open_it, cfg.open_timeout_s, name, cleanup=lambda s: s.close(), cancel=cancel)
+
+
+def _url_failure(url: str, name: str, fallback: str, deadline: float) -> str:
+    """The one-line reason a URL gave no stream: refused, HTTP status, a web page (issue 13), else ``fallback``."""
+    # Target: assist/capture/http_probe.py (assist/capture.py shadows that package until issue 14 lands).
+    from assist.http_probe import explain_url_failure
+
+    reason = explain_url_failure(url, timeout_s=max(0.5, min(3.0, deadline - time.monotonic())))
+    return f"{name} cannot be opened: {reason}" if reason else f"{name} {fallback}"
 
 
 def _open_video_file(path: Path, cfg: CameraConfig, cancel: threading.Event | None,
