@@ -446,8 +446,9 @@ class CaptureLoop:
                         self.ended = True
                         log.info("%s ended after %d frames (%d skipped)", src.name, self.frames_read,
                                  self.frames_skipped)
+                        # A folder skips its undecodable images itself (no time slot): count them too.
                         self.events.status("end_of_input", source=src.name, frames=self.frames_read,
-                                           skipped=self.frames_skipped)
+                                           skipped=self.frames_skipped + int(getattr(src, "unreadable", 0)))
                         break
                     self.frames_skipped += 1
                     skipped_in_a_row += 1
