@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from assist.events import format_console_line
+from assist.core.events import format_console_line
 from helpers_cli import read_log, run_cli
 
 NO_MODELS = "[hazards]\nenabled = false\n[caption]\nenabled = false\n"

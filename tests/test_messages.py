@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from assist.capture.errors import SourceError
+from assist.capture.sources import SourceSpec, open_source
 from assist.config import CameraConfig
 from assist.hazards.runtimes import RUNTIMES
-from assist.sources import SourceError, SourceSpec, open_source
 from helpers_capture import closed_port
 from helpers_cli import ROOT, run_cli
 
@@ -117,7 +118,7 @@ def test_training_from_an_unreachable_hub_fails_at_once(coco_dir: Path, tmp_path
 
 def test_evaluating_a_missing_model_folder_says_the_folder_is_missing(
         coco_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from assist import evaluate as ev
+    from assist.training import evaluate as ev
 
     monkeypatch.chdir(ROOT)  # models/ exists here: models/my-captioner is a folder path, not a hub id
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -129,10 +130,10 @@ def test_evaluating_a_missing_model_folder_says_the_folder_is_missing(
 
 
 def test_a_warm_up_longer_than_the_run_is_scaled_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    from assist.train import fit_warmup
+    from assist.training.train import fit_warmup
 
     assert fit_warmup(100, 5000) == 100  # a sensible warm-up is kept
-    with caplog.at_level("WARNING", logger="assist.train"):
+    with caplog.at_level("WARNING", logger="assist.training.train"):
         scaled = fit_warmup(500, 40)
     assert 1 <= scaled <= 40 // 2
     assert any("--warmup-steps 500" in r.getMessage() and "40 steps" in r.getMessage() for r in caplog.records)

@@ -61,8 +61,8 @@ def test_a_corrupt_photo_in_a_folder_takes_no_time_and_each_photo_is_named(tmp_p
 def test_image_hazards_are_grouped_and_most_urgent_first(bus_jpg: Path, detector_path: Path) -> None:
     """bus.jpg shows a bus and four people: with three directions, at least two people share one,
     so a per-object list repeats a phrase; the grouped one never does."""
-    from assist.detector import YoloDetector
-    from assist.single_image import image_hazards
+    from assist.app.image_command import image_hazards
+    from assist.hazards.detector import YoloDetector
 
     cfg = Config()
     detections = YoloDetector(str(detector_path), cfg.hazards).detect(cv2.imread(str(bus_jpg)))

@@ -5,7 +5,7 @@ loader touches the network.
 hub for about 25 s and prints each failure twice; ``models/my-captioner``
 (a folder that does not exist yet) reads as the hub id "models/my-captioner"
 and got the advice to ``hf download`` it. Like the agent's captioner lookup
-(assist/captioner.py), this answers at once: a local folder, a hub id already
+(assist/describe/captioner.py), this answers at once: a local folder, a hub id already
 in the cache, a hub id with the hub reachable (one TCP connect, capped at 3 s),
 or one line saying what is missing.
 """
@@ -66,7 +66,7 @@ def resolve_start_model(name: str) -> tuple[str | None, str | None]:
     inside it); a hub id resolves to its cached snapshot, else is returned for
     download only when the hub answers and offline mode is off.
     """
-    from assist.captioner import _cached_snapshot, _offline, model_folder_name
+    from assist.describe.captioner import _cached_snapshot, _offline, model_folder_name
 
     if Path(name).expanduser().exists():
         return name, None

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from assist.clock import Clock, RealClock
+from assist.core.clock import Clock, RealClock
 from assist.core.log_lock import open_locked_log, release_pid_file
 
 log = logging.getLogger(__name__)
