@@ -9,12 +9,15 @@ loopback (``DISPLAY=127.0.0.1:N`` means port 6000+N, as SSH X forwarding uses).
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from assist.runtime.display import DisplayWatch, check_display, headless_or_preview, quiet_qt
@@ -114,3 +117,51 @@ def test_the_cli_without_a_display_runs_headless_instead_of_aborting(tmp_path: P
     events = read_log(log)
     assert events[-1]["type"] == "status" and events[-1]["event"] == "stopped", events[-1]
     assert "STATUS stopped" in proc.stdout  # running headless: the console lines are printed
+
+
+@pytest.mark.slow
+def test_a_display_that_goes_away_mid_run_leaves_the_run_going(tmp_path: Path) -> None:
+    """A real X server (Xvfb) killed while the preview shows frames: without the
+    watch Qt prints "The X11 connection broke" and exits the process (exit 1)."""
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        pytest.skip("Xvfb is not installed (apt-get install xvfb)")
+    number = next(n for n in range(140, 240) if not Path(f"/tmp/.X{n}-lock").exists())
+    server = subprocess.Popen([xvfb, f":{number}", "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        sock = Path(f"/tmp/.X11-unix/X{number}")
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sock.exists(), "Xvfb did not start"
+        clip = tmp_path / "long.mp4"
+        writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (160, 120))
+        for i in range(80):  # 8 s played in real time
+            frame = np.full((120, 160, 3), (40, 90, 140), dtype=np.uint8)
+            writer.write(cv2.putText(frame, str(i), (40, 80), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (255, 255, 255), 3))
+        writer.release()
+        cfg = tmp_path / "no-models.toml"
+        cfg.write_text("[hazards]\nenabled = false\n[caption]\nenabled = false\n", encoding="utf-8")
+        log = tmp_path / "run.jsonl"
+        env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+        env.update(DISPLAY=f":{number}", PYTHONUNBUFFERED="1")
+        agent = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--video", str(clip), "--speech", "none",
+                                  "--config", str(cfg), "--log", str(log)], cwd=ROOT, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while (not log.exists() or "speech_backend" not in log.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)  # the preview is showing frames
+        server.terminate()
+        out, err = agent.communicate(timeout=60)
+    finally:
+        server.kill()
+        server.wait()
+    assert agent.returncode == 0, (agent.returncode, err[-2000:])
+    lines = [ln for ln in (out + err).splitlines() if "no display" in ln]
+    assert len(lines) == 1 and "went away" in lines[0], (out, err)
+    events = read_log(log)
+    assert any(e["type"] == "status" and e.get("event") == "preview_unavailable" for e in events)
+    assert events[-1]["event"] == "stopped" and events[-1]["reason"] == "end_of_input", events[-1]
+    assert "STATUS stopped" in out  # headless from then on: the console lines are printed

@@ -26,7 +26,8 @@ from typing import TextIO
 # Qt's font and platform chatter ("QFontDatabase: Cannot find font directory",
 # "qt.qpa.xcb: ...") is noise to a user of the preview; a rule the user set
 # (QT_LOGGING_RULES) wins.
-QT_QUIET_RULES = "qt.qpa.*=false;qt.text.font.*=false;*.debug=false"
+# QFontDatabase's "Cannot find font directory" has no category ("default").
+QT_QUIET_RULES = "qt.qpa.*=false;qt.text.font.*=false;default.warning=false;*.debug=false"
 
 
 @dataclass(frozen=True)
@@ -136,11 +137,14 @@ def headless_or_preview(headless: bool, stream: TextIO | None = None) -> bool:
 
 class DisplayWatch:
     """Re-checks the display during the preview, at most every ``every_s``
-    (one socket connect), so a display that goes away mid-run is noticed
-    before Qt processes events on the dead connection (Qt then exits the
-    process). Once lost, it stays lost: the run goes on headless."""
+    (one socket connect, about 0.1 ms), so a display that goes away mid-run is
+    noticed before Qt processes events on the dead connection: Qt then prints
+    "The X11 connection broke" and exits the process (exit 1, seen with Xvfb
+    killed mid-run). The default checks before every frame shown, leaving
+    only the instant between the check and ``waitKey``. Once lost, it stays
+    lost: the run goes on headless."""
 
-    def __init__(self, every_s: float = 0.5) -> None:
+    def __init__(self, every_s: float = 0.0) -> None:
         self.every_s = every_s
         self.lost = False
         self._next = 0.0

@@ -426,7 +426,7 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, exit_code: ExitCodeOf,
     thread.join(0.2)
     code = result["code"]
     events.status("stopped", reason=run.stop_reason, exit_code=code, outputs=run_outputs(opts))
-    if not opts.headless:  # the preview run has no console lines: still say where the outputs went
+    if not (cfg.log.console and (opts.headless or watch.lost)):  # no console lines: still say where outputs went
         print_outputs(opts)
     if file_sink is not None:
         file_sink.close()
