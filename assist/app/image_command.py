@@ -38,23 +38,14 @@ _TIER_RANK = {"high": 0, "medium": 1, "low": 2}
 _PROXIMITY_RANK = {"very near": 0, "near": 1, "far": 2}
 
 
-def proximity_of(det: Detection, cfg: Config) -> str:
-    """far / near / very near from the box height (resolution independent)."""
-    if det.height >= cfg.hazards.very_near_height:
-        return "very near"
-    if det.height >= cfg.hazards.near_height:
-        return "near"
-    return "far"
-
-
 def image_hazards(detections: list[Detection], cfg: Config) -> list[ImageHazard]:
     """Hazard-tier objects grouped by class and direction ("Two people ahead",
     never "Person ahead" twice), most urgent first: tier, then the proximity
     of the group's nearest object, then its size. Each group has its phrase."""
-    from assist.hazards.policy import direction_of
+    from assist.hazards.geometry import direction_of, proximity_of, tier_map
     from assist.speech.phrases import hazard_phrase
 
-    tiers = {label: tier for tier in ("low", "medium", "high") for label in getattr(cfg.hazards, tier)}
+    tiers = tier_map(cfg.hazards)
     groups: dict[tuple[str, str], list[Detection]] = {}
     for det in sorted(detections, key=lambda d: d.height, reverse=True):  # nearest (tallest) first
         if det.label in tiers:
@@ -62,7 +53,7 @@ def image_hazards(detections: list[Detection], cfg: Config) -> list[ImageHazard]
     ranked = []
     for (label, direction), dets in groups.items():
         nearest = dets[0]
-        proximity = proximity_of(nearest, cfg)
+        proximity = proximity_of(nearest.height, cfg.hazards)
         text = hazard_phrase(label, len(dets), direction, proximity, False, cfg.speech.language)
         hazard = ImageHazard(label, tiers[label], direction, proximity, nearest.confidence, text, len(dets))
         ranked.append(((_TIER_RANK[hazard.tier], _PROXIMITY_RANK.get(proximity, 3), -nearest.height), hazard))

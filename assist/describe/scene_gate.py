@@ -74,9 +74,6 @@ _DARK_HYSTERESIS = 1.25
 # Blur is judged only where there is some contrast: a plain wall is not "blurred".
 _BLUR_MIN_STD = 0.04
 
-QUALITIES = ("ok", "too_dark", "too_blurred")
-STATES = ("moving", "settling", "still")
-
 
 @dataclass(frozen=True)
 class GateDecision:
