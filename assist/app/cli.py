@@ -70,10 +70,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _print_config_problems(path: str, problems: list[str]) -> None:
+def _print_config_problems(path: str, problems: list[str], validating: bool = False) -> None:
     n = len(problems)
-    print(f"error: config {path}: {n} problem{'s' if n != 1 else ''} "
-          f"(fix them, or run --validate-config to check):", file=sys.stderr)
+    # The hint to run --validate-config is noise when that is what runs.
+    hint = "" if validating else " (fix them, or run --validate-config to check)"
+    print(f"error: config {path}: {n} problem{'s' if n != 1 else ''}{hint}:", file=sys.stderr)
     for problem in problems:
         print(f"  {problem}", file=sys.stderr)
 
@@ -139,11 +140,18 @@ def main(argv: list[str] | None = None, *, seams: RunSeams | None = None) -> int
     args = parser.parse_args(argv)  # exits 2 with a usage line on bad flags
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # ultralytics prints "Loading ... for OpenVINO inference" on every
+        # model load (twice a run); its level is read once, at import.
+        os.environ.setdefault("YOLO_VERBOSE", "False")
+    # Never pip-install a missing format runtime in the middle of a run (and
+    # hang offline): the error names the package and extra instead.
+    os.environ.setdefault("YOLO_AUTOINSTALL", "False")
     config_path = args.config or str(DEFAULT_CONFIG_PATH)
     try:
         cfg = load_config(config_path)
     except ConfigError as exc:
-        _print_config_problems(config_path, exc.problems)
+        _print_config_problems(config_path, exc.problems, validating=args.validate_config)
         return exitcodes.USAGE
     if args.validate_config:
         print(f"config {config_path}: ok")

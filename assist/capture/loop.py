@@ -317,7 +317,7 @@ class CaptureLoop:
 
     def _declare_lost(self, since: float) -> None:
         self.lost = True
-        log.warning("%s: no frame for %.1f s, camera lost; reconnecting", self.name, self.clock.now() - since)
+        log.info("%s: no frame for %.1f s, camera lost; reconnecting", self.name, self.clock.now() - since)
         self.events.status("camera_lost", source=self.name, stall_timeout_s=self.cfg.stall_timeout_s)
         self._say("camera_lost")
 
@@ -448,8 +448,9 @@ class CaptureLoop:
                         self.ended = True
                         log.info("%s ended after %d frames (%d skipped)", src.name, self.frames_read,
                                  self.frames_skipped)
+                        # A folder skips its undecodable images itself (no time slot): count them too.
                         self.events.status("end_of_input", source=src.name, frames=self.frames_read,
-                                           skipped=self.frames_skipped)
+                                           skipped=self.frames_skipped + int(getattr(src, "unreadable", 0)))
                         break
                     self.frames_skipped += 1
                     skipped_in_a_row += 1
@@ -492,7 +493,7 @@ class CaptureLoop:
             if self.lost:
                 self.lost = False
                 self.reconnects += 1
-                log.warning("%s: camera back", src.name)
+                log.info("%s: camera back", src.name)  # the spoken notice says it
                 self.events.status("camera_back", source=src.name, reconnects=self.reconnects)
                 self._say("camera_back")
             self.frames_read += 1

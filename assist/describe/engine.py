@@ -62,10 +62,14 @@ class CaptionEngine:
             try:
                 captioner = load_captioner(cfg)
             except CaptionModelMissing as exc:
-                log.warning("%s; describing scenes from detected objects until then", exc)
+                # One short console line (the status event's ``brief``); the
+                # full how-to-get-it text is in the log, and on stderr with -v.
+                log.log(logging.INFO if events is not None else logging.WARNING,
+                        "%s; describing scenes from detected objects until then", exc)
                 if events is not None:
                     events.status("model_missing", text=f"{exc}; describing scenes from detected objects",
-                                  model="captioner")
+                                  model="captioner", brief=f"no captioner ({cfg.model}): describing scenes from "
+                                  "detected objects (how to get it: the log, or -v; models/README.md)")
                 captioner = None
             else:
                 log.info("captioner loaded from %s (%s, %s, backend %s)", captioner.path, captioner.device,

@@ -40,9 +40,12 @@ from assist.core.clock import Clock, RealClock, VirtualClock
 from assist.core.detection import Detection
 from assist.core.events import ConsoleSink, EventLog, JsonlFileSink
 from assist.core.frames import Frame, LatestFrameSlot
+from assist.core.log_lock import LogInUse
 from assist.core.priority import Priority
 from assist.describe import Describer, SceneGating
 from assist.hazards import Detector, HazardAnalysis
+from assist.runtime.console_outputs import preview_gone, print_outputs, run_outputs
+from assist.runtime.display import DisplayWatch, check_display, headless_or_preview
 from assist.runtime.errors import InternalError, OutputUnavailable
 from assist.runtime.observer import NullRunObserver, RunObserver
 from assist.runtime.options import RunOptions, RunSeams
@@ -131,6 +134,9 @@ class RunWiring:
         self._t_first: float | None = None
         self.runner_done = threading.Event()
         self.display_frames = LatestFrameSlot("display")
+        # Frames that are each their own scene: a folder of photos, or a one-frame video (issue 13).
+        self.stills = opts.source_kind == "images"
+        self.first_source: FrameSource | None = None
 
     def slot_backlog(self) -> dict[str, int]:
         """Frames waiting for the hazard and the caption worker (0 or 1 each)."""
@@ -142,7 +148,8 @@ class RunWiring:
         from assist.speech.phrases import notice
 
         text = notice(key, self._language)
-        self.events.status(event or key, text=text, frame=frame)
+        # said: the SAY line shows it on the console; the status line would repeat it.
+        self.events.status(event or key, text=text, frame=frame, said=self.speaker is not None)
         if self.speaker is not None:
             # Losing the camera or a model is news the user must hear even if
             # a warning comes at once: MESSAGE is never cancelled by one.
@@ -244,7 +251,7 @@ class RunWiring:
         with self.shared.lock:
             self.shared.caption = result.text
         self.events.emit("caption", frame=frame.index, text=result.text, t=self._event_time(frame),
-                         source=result.source, latency_ms=round(latency_ms, 1))
+                         source=result.source, latency_ms=round(latency_ms, 1), **self._file_of(frame))
         if self.speaker is not None:
             self.speaker.say(result.text, Priority.TEXT, t_capture=frame.t_capture, frame=frame.index)
 
@@ -257,7 +264,7 @@ class RunWiring:
 
     def gate_frame(self, frame: Frame) -> bool:
         """Score one frame; True when it should be captioned."""
-        if self.opts.source_kind == "images":
+        if self.stills:
             # Each photo of a folder is its own scene: the gate, built for a
             # moving camera, would see one long cut and never settle.
             return self.cfg.caption.enabled
@@ -271,6 +278,11 @@ class RunWiring:
             else:
                 self.events.status("quality", text=None, frame=frame.index, quality="ok")
         return bool(decision.fire) and self.cfg.caption.enabled
+
+    def _file_of(self, frame: Frame) -> dict[str, str]:
+        """``{"file": name}`` for a frame of a folder of photos (named as it is described), else {}."""
+        delivered = getattr(self.first_source, "delivered", None) if self.stills else None
+        return {"file": delivered[frame.index].name} if delivered and 0 <= frame.index < len(delivered) else {}
 
     def _event_time(self, frame: Frame) -> float | None:
         """Event time: now (live) or the frame's video time (every-frame)."""
@@ -363,11 +375,15 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, exit_code: ExitCodeOf,
     if opts.log_path is not None:
         try:
             file_sink = JsonlFileSink(opts.log_path, on_error=lambda m: print(f"error: {m}", file=sys.stderr))
+        except LogInUse as exc:  # another run holds it: "log PATH is in use by another run (pid N)"
+            raise OutputUnavailable(str(exc)) from None
         except OSError as exc:
             raise OutputUnavailable(f"--log {opts.log_path}: cannot open ({exc.strerror or exc})") from None
         events.add_sink(file_sink)
+    opts.headless = headless_or_preview(opts.headless)  # no display: one line, then headless (Qt would abort)
+    console = ConsoleSink(verbose=log.getEffectiveLevel() <= logging.DEBUG)
     if opts.headless and cfg.log.console:
-        events.add_sink(ConsoleSink())
+        events.add_sink(console)
     for sink in extra_sinks:
         events.add_sink(sink)
     run = RunWiring(cfg, opts, events, clock, stop=stop.event, seams=seams)
@@ -383,6 +399,7 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, exit_code: ExitCodeOf,
             if code is not None:  # a stage error: its one line (unless we are stopping anyway)
                 if not stop.event.is_set():
                     print(f"error: {exc}", file=sys.stderr)
+                    events.status("failed", text=str(exc), exit_code=code, printed=True)  # the log says what failed
                     run.stop_reason = "error"
                     result["code"] = code
             else:  # a bug: log it, stop cleanly, say how to report
@@ -398,17 +415,19 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, exit_code: ExitCodeOf,
 
     thread = threading.Thread(target=runner, name="runner", daemon=True)
     thread.start()
-    show = not opts.headless
+    show, watch = not opts.headless, DisplayWatch()
     while not run.runner_done.is_set() and not stop.event.is_set():
         frame = run.display_frames.get(timeout=0.03)
         if frame is not None and show:
-            show = _show_preview(run, frame)
+            show = _show_preview(run, frame) if watch.ok() else preview_gone(events, console, cfg.log.console)
     if stop.event.is_set() and stop.reason:
         run.stop_reason = stop.reason
     _shutdown(run)
     thread.join(0.2)
     code = result["code"]
-    events.status("stopped", reason=run.stop_reason, exit_code=code)
+    events.status("stopped", reason=run.stop_reason, exit_code=code, outputs=run_outputs(opts))
+    if not (cfg.log.console and (opts.headless or watch.lost)):  # no console lines: still say where outputs went
+        print_outputs(opts)
     if file_sink is not None:
         file_sink.close()
     if hard_exit and (thread.is_alive() or any(w.alive for w in run.workers)):
@@ -429,6 +448,11 @@ def _run(run: RunWiring) -> None:
     opts, events = run.opts, run.events
     run.detector_path = required_detector_path(run.hazard_cfg, events)
     factory, first_source = run.open_source()
+    run.first_source = first_source
+    if not run.stills and getattr(first_source, "frame_count", None) == 1:
+        # A one-frame video is one photo: confirmed on its one frame and described (issue 13).
+        run.stills = True
+        run.hazard_cfg = dataclasses.replace(run.hazard_cfg, confirm_frames=1)
     events.status("started", source=f"{opts.source_kind}:{opts.source_value}" if opts.source_value
                   else opts.source_kind, detector=run.detector_path, every_frame=opts.every_frame)
     run.start_speech()
@@ -451,9 +475,8 @@ def _show_preview(run: RunWiring, frame: Frame) -> bool:
             run.stop_event.set()
         return True
     except cv2.error:
-        log.warning("no display for the preview window; continuing headless")
-        run.events.status("preview_unavailable")
-        return False
+        # OpenCV without a GUI backend (opencv-python-headless): same as no display.
+        return preview_gone(run.events, None, False, "this OpenCV has no window support")
 
 
 def _shutdown(run: RunWiring) -> None:
@@ -469,7 +492,7 @@ def _shutdown(run: RunWiring) -> None:
         run.speaker.stop(timeout=0.3)
     if run.video_sink is not None:
         run.video_sink.close()
-    if not run.opts.headless:
+    if not run.opts.headless and check_display().ok:  # a dead X connection must not be touched (Qt exits)
         try:
             import cv2
 

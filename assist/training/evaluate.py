@@ -58,6 +58,11 @@ def predict(model: str | None, files: dict[int, Path], *, batch_size: int, devic
 
     cfg = CaptionConfig(device=device)
     if model:
+        from assist.training.model_source import missing_folder_message
+
+        missing = missing_folder_message(model)  # not "hf download models/my-captioner"
+        if missing is not None:
+            raise TrainError(missing, exitcodes.MODEL)
         cfg.model = model
     if num_beams is not None:
         cfg.num_beams = num_beams
