@@ -34,10 +34,10 @@ from assist.caption_text import (
     DEFAULT_HAZARD_LABELS,
     DEFAULT_NEAR_HEIGHT,
     clean_caption,
-    describe_detections,
     ground_caption,
 )
 from assist.config import CaptionConfig
+from assist.describe.from_detections import WarnedObject, describe_detections, drop_recently_warned
 from assist.detection import Detection
 from assist.events import EventLog
 
@@ -476,7 +476,8 @@ class CaptionEngine:
         """'captioner' when a model is loaded, else 'detections'."""
         return "captioner" if self.captioner is not None else "detections"
 
-    def describe(self, image_bgr: np.ndarray, detections: Sequence[Detection] | None) -> CaptionResult:
+    def describe(self, image_bgr: np.ndarray, detections: Sequence[Detection] | None, *,
+                 recently_warned: Sequence[WarnedObject] = (), now: float = 0.0) -> CaptionResult:
         """Describe one frame.
 
         Captioner path: raw caption -> :func:`clean_caption` -> (caption.grounding)
@@ -484,6 +485,10 @@ class CaptionEngine:
         the model call raises, or its caption is empty after clean-up, the
         description is made from ``detections`` (source "detections").
         ``detections=None`` means "no detector information": no grounding.
+        ``recently_warned``: objects the user was warned about shortly before
+        ``now`` (same clock); they are not named again (grounding does not
+        append them, the description from detections leaves them out). The
+        text is "" when nothing new is left to say.
         """
         dets = list(detections) if detections is not None else None
         if self.captioner is not None:
@@ -498,9 +503,14 @@ class CaptionEngine:
                 text = clean_caption(raw)
                 if text:
                     if self.cfg.grounding and dets is not None:
+                        # Hedging checks every detection; only the "close ahead"
+                        # additions skip what was just warned about.
+                        fresh = drop_recently_warned(dets, recently_warned, now=now)
                         text = ground_caption(text, dets, ahead_width=self.ahead_width,
-                                              near_height=self.near_height, hazard_labels=self.hazard_labels)
+                                              near_height=self.near_height, hazard_labels=self.hazard_labels,
+                                              add_from=fresh)
                     return CaptionResult(text=text, source="captioner", raw=raw)
                 log.debug("captioner output %r is empty after clean-up; describing from detections", raw)
-        return CaptionResult(text=describe_detections(dets or [], self.language, ahead_width=self.ahead_width),
+        return CaptionResult(text=describe_detections(dets or [], self.language, ahead_width=self.ahead_width,
+                                                      recently_warned=recently_warned, now=now),
                              source="detections", raw=None)
