@@ -6,7 +6,7 @@ by phrases matched to particular photos (the agent describes views it has
 never seen):
 
 1. **Keep what is sure.** Detections under ``MIN_CONFIDENCE`` are ignored;
-   boxes of one class that overlap heavily are one object (the detector
+   boxes of one class that overlap almost entirely are one object (the detector
    sometimes boxes one person twice). A class is counted only by its
    confident members (``COUNT_CONFIDENCE``), so a dog at 0.59 and a cat the
    detector calls "dog" at 0.40 make "a dog", not "two dogs".
@@ -51,8 +51,10 @@ from assist.detection import Detection
 MIN_CONFIDENCE = 0.3
 # Only boxes this sure are counted; a group kept for a less sure box is "a X".
 COUNT_CONFIDENCE = 0.5
-# Same-class boxes overlapping more than this (intersection over the smaller box) are one object.
-DUPLICATE_OVERLAP = 0.8
+# Same-class boxes overlapping at least this much (intersection over union) are
+# one object boxed twice; the detector's own suppression lets pairs up to 0.7
+# through. A box inside another (a child in front of an adult) is not merged.
+DUPLICATE_IOU = 0.6
 MAX_GROUPS = 3
 MAX_WORDS = 15
 # A group is kept when its salience is at least this share of the most salient one's.
@@ -148,13 +150,6 @@ class _Group:
     direction: str | None  # one side for every member, or None
 
 
-def _overlap_of_smaller(a: Sequence[float], b: Sequence[float]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return ix * iy / smaller if smaller > 0 else 0.0
-
-
 def _iou(a: Sequence[float], b: Sequence[float]) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -169,7 +164,7 @@ def _dedupe(dets: Iterable[Detection]) -> list[Detection]:
     for d in sorted(dets, key=lambda d: -d.confidence):
         if d.confidence < MIN_CONFIDENCE or d.area <= 0:
             continue
-        if any(o.label == d.label and _overlap_of_smaller(o.bbox, d.bbox) > DUPLICATE_OVERLAP for o in out):
+        if any(o.label == d.label and _iou(o.bbox, d.bbox) >= DUPLICATE_IOU for o in out):
             continue
         out.append(d)
     return out
@@ -202,11 +197,21 @@ def _groups(dets: Sequence[Detection], ahead_width: float) -> list[_Group]:
         groups.append(_Group(label, members, sal[0] + 0.15 * sum(sal[1:]), count,
                              sides.pop() if len(sides) == 1 else None))
     groups.sort(key=lambda g: (-g.salience, g.label))
+    return groups
+
+
+def _keep(groups: Sequence[_Group], max_groups: int, also: _Group | None = None) -> list[_Group]:
+    """The most salient group, those near it in salience (and not tiny), and ``also``; at most ``max_groups``."""
     if not groups:
         return []
     top = groups[0].salience
-    return [g for g in groups if g.salience >= KEEP_SHARE * top and max(d.area for d in g.members) >= MIN_AREA
-            or g is groups[0]]
+    kept = [g for g in groups
+            if g is groups[0] or g is also
+            or (g.salience >= KEEP_SHARE * top and max(d.area for d in g.members) >= MIN_AREA)]
+    if also is not None and also in kept[max(1, max_groups):]:
+        kept.remove(also)
+        kept.insert(1, also)
+    return kept[:max(1, max_groups)]
 
 
 def infer_place(dets: Sequence[Detection]) -> str | None:
@@ -309,12 +314,16 @@ def _sentence(place: str | None, phrases_: list[str]) -> str:
     return text[:1].upper() + text[1:] + "."
 
 
-def _compose_en(groups: list[_Group], place: str | None) -> str:
-    """English sentence from the kept groups, trimmed to MAX_WORDS by dropping the least salient."""
+def _compose_en(groups: list[_Group], place: str | None, max_groups: int) -> str:
+    """English sentence from the salient groups, trimmed to MAX_WORDS by dropping the least salient.
+
+    A thing the main person rides or holds is kept however small it is: it
+    says what the person is doing ("a person with a tennis racket")."""
     if place is not None:
         itself = _PLACE_ITSELF.get(place)
         groups = [g for g in groups if g.label != itself]
-    rel = _relation(groups)
+    rel = _relation([g for g in groups if max(d.area for d in g.members) >= MIN_AREA])
+    groups = _keep(groups, max_groups, rel[1] if rel is not None else None)
     parts: list[str] = []
     for g in groups:
         if rel is not None and g is rel[1]:
@@ -375,10 +384,10 @@ def describe_detections(detections: Iterable[Detection] | None, language: str = 
     if lang != "en":
         return _describe_list(fresh, lang, ahead_width, max_groups) if fresh else ""
     place = infer_place(dets)
-    groups = _groups(fresh, ahead_width)[:max(1, max_groups)]
+    groups = _groups(fresh, ahead_width)
     if not groups and place is None:
         return ""
-    return _compose_en(groups, place)
+    return _compose_en(groups, place, max_groups)
 
 
 def _describe_list(dets: Sequence[Detection], lang: str, ahead_width: float, max_groups: int) -> str:
