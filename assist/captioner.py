@@ -487,8 +487,7 @@ class CaptionEngine:
         ``detections=None`` means "no detector information": no grounding.
         ``recently_warned``: objects the user was warned about shortly before
         ``now`` (same clock); they are not named again (grounding does not
-        append them, the description from detections leaves them out). The
-        text is "" when nothing new is left to say.
+        append them, the description from detections leaves them out).
         """
         dets = list(detections) if detections is not None else None
         if self.captioner is not None:

@@ -111,6 +111,7 @@ def test_images_folder_describes_every_photo_in_name_order(coco_dir: Path, detec
     assert code == 0
     captions = sink.of_type("caption")
     assert [c["frame"] for c in captions] == [0, 1, 2]
+    assert [c["trigger"] for c in captions] == ["image"] * 3
     from assist.describe.from_detections import describe_detections
     from assist.detector import YoloDetector
     from assist.imaging import read_image

@@ -20,6 +20,7 @@ from assist.describe.from_detections import (
     describe_detections,
     drop_recently_warned,
     infer_place,
+    merge_recent,
 )
 from assist.detection import Detection
 
@@ -197,7 +198,10 @@ def test_what_was_just_warned_about_is_not_said_again() -> None:
     assert "bus" not in text and text.startswith("A street with two cars")  # the place still counts the bus
     # long ago: said again
     assert "bus" in describe_detections([bus, *cars], recently_warned=warned, now=20.0)
-    # another bus elsewhere in the view is news
+    # the same side, box shifted by walking: still the warned bus
+    shifted = box("bus", 0.3, 0.4, 0.5, 0.6)
+    assert drop_recently_warned([shifted], warned, now=10.0) == []
+    # another bus on another side is news
     other = box("bus", 0.0, 0.1, 0.25, 0.5)
     assert drop_recently_warned([other], warned, now=10.0) == [other]
     # another class in the same place is news
@@ -205,14 +209,26 @@ def test_what_was_just_warned_about_is_not_said_again() -> None:
     assert drop_recently_warned([truck], warned, now=10.0) == [truck]
 
 
-def test_nothing_new_to_say_gives_an_empty_description() -> None:
+def test_nothing_new_to_say_says_so() -> None:
     person = box("person", 0.4, 0.2, 0.6, 0.95)
     warned = [WarnedObject("person", person.bbox, t=4.0)]
-    assert describe_detections([person], recently_warned=warned, now=5.0) == ""
-    assert describe_detections([person], "fr", recently_warned=warned, now=5.0) == ""
+    assert describe_detections([person], recently_warned=warned, now=5.0) == "Nothing else recognisable in view."
+    assert describe_detections([person], "fr", recently_warned=warned, now=5.0) == \
+        "Rien d'autre de reconnaissable en vue."
     # a place is still worth saying
     bed = box("bed", 0.0, 0.5, 1.0, 1.0)
     assert describe_detections([person, bed], recently_warned=warned, now=5.0) == "A bedroom with a bed."
+
+
+def test_recent_runs_merge_without_counting_an_object_twice() -> None:
+    bus_then = box("bus", 0.0, 0.2, 0.3, 0.8, conf=0.7)
+    bus_now = box("bus", 0.02, 0.2, 0.32, 0.8, conf=0.6)
+    car = box("car", 0.6, 0.5, 0.8, 0.7)
+    # the bus was missed in the newest run: still there; seen in both: once; the newest box wins
+    assert merge_recent([[bus_then], [], [car]]) == [car, bus_then]
+    assert merge_recent([[bus_then], [bus_now, car]]) == [bus_now, car]
+    assert describe_detections(merge_recent([[bus_then], [bus_now]])) == "A bus on the left."
+    assert merge_recent([]) == []
 
 
 # ------------------------------------------------------------------ real photos

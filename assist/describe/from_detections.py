@@ -33,7 +33,9 @@ tables (counts and sides), which the phrase tables already translate.
 
 A description can leave out what was warned about moments ago
 (``recently_warned``): the user has just heard "Bus ahead", so the
-description names the place and the rest, not the bus again.
+description names the place and the rest, not the bus again. And it can be
+made from the detector runs of the last moment (:func:`merge_recent`), not
+one run alone: the detector flickers on real footage.
 """
 
 from __future__ import annotations
@@ -123,6 +125,12 @@ _NOTHING = {
     "fr": "Rien de reconnaissable en vue.",
     "de": "Nichts Erkennbares in Sicht.",
     "es": "Nada reconocible a la vista.",
+}
+_NOTHING_ELSE = {
+    "en": "Nothing else recognisable in view.",
+    "fr": "Rien d'autre de reconnaissable en vue.",
+    "de": "Sonst nichts Erkennbares in Sicht.",
+    "es": "Nada más reconocible a la vista.",
 }
 _EN_DIRECTIONS = {"ahead": "ahead", "left": "on the left", "right": "on the right"}
 _EN_NUMBERS = {2: "two", 3: "three", 4: "four"}
@@ -337,31 +345,52 @@ def _compose_en(groups: list[_Group], place: str | None, max_groups: int) -> str
     return _sentence(place, parts)
 
 
+def _same_object(label: str, bbox: Sequence[float], d: Detection) -> bool:
+    """Same class and the boxes overlap (IoU >= 0.2) or their centres are within 0.15 of the frame."""
+    if label != d.label:
+        return False
+    cx, cy = (bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0
+    dcy = (d.bbox[1] + d.bbox[3]) / 2.0
+    return _iou(bbox, d.bbox) >= 0.2 or math.hypot(cx - d.center_x, cy - dcy) <= 0.15
+
+
+def merge_recent(runs: Sequence[Sequence[Detection]]) -> list[Detection]:
+    """One detection list from the detector runs of the last moment (oldest first).
+
+    The detector flickers on real footage (a bus seen in one run, missed in
+    the next two): a description made from one run alone says "Nothing
+    recognisable" right after "Bus on the left". The newest run is kept whole;
+    an older detection is added when no newer one is the same object
+    (:func:`_same_object`), so an object seen in several runs counts once.
+    """
+    out: list[Detection] = []
+    for run in reversed(runs):
+        fresh = [d for d in run if not any(_same_object(o.label, o.bbox, d) for o in out)]
+        out.extend(fresh)
+    return out
+
+
 def drop_recently_warned(dets: Sequence[Detection], warned: Iterable[WarnedObject], *, now: float,
-                         window_s: float = 5.0) -> list[Detection]:
+                         window_s: float = 5.0, ahead_width: float = DEFAULT_AHEAD_WIDTH) -> list[Detection]:
     """The detections that are not objects the user was warned about within ``window_s`` before ``now``.
 
-    A detection is the warned object when the class is the same and the boxes
-    overlap (IoU at least 0.2) or their centres are within 0.15 of the frame
-    (the object moved a little since the warning).
+    A detection is the warned object when the class is the same and either the
+    boxes match (:func:`_same_object`: the object moved a little) or it is on
+    the same side (left / ahead / right) the warning named: a user walking on
+    shifts every box, and "Bus on the left" followed by "a bus on the left"
+    tells them nothing new. A bus on the other side is news and is kept.
     """
     recent = [w for w in warned if now - window_s <= w.t <= now + 1e-6]
     if not recent:
         return list(dets)
-    out = []
-    for d in dets:
-        same = False
-        for w in recent:
-            if w.label != d.label:
-                continue
-            wcx, wcy = (w.bbox[0] + w.bbox[2]) / 2.0, (w.bbox[1] + w.bbox[3]) / 2.0
-            dcy = (d.bbox[1] + d.bbox[3]) / 2.0
-            if _iou(w.bbox, d.bbox) >= 0.2 or math.hypot(wcx - d.center_x, wcy - dcy) <= 0.15:
-                same = True
-                break
-        if not same:
-            out.append(d)
-    return out
+
+    def warned_about(d: Detection) -> bool:
+        side = direction_of(d, ahead_width)
+        return any(_same_object(w.label, w.bbox, d)
+                   or (w.label == d.label and direction_of(Detection(w.label, 1.0, w.bbox), ahead_width) == side)
+                   for w in recent)
+
+    return [d for d in dets if not warned_about(d)]
 
 
 def describe_detections(detections: Iterable[Detection] | None, language: str = "en", *,
@@ -371,22 +400,23 @@ def describe_detections(detections: Iterable[Detection] | None, language: str = 
     """One spoken sentence about what the detector sees (see the module doc for the rules).
 
     ``recently_warned`` objects (warned within ``warned_window_s`` before
-    ``now``) are not named again; the place they imply still is. Returns ""
-    when everything in view was just warned about and no place can be named
-    (nothing new to say: the caller says nothing). Nothing detected at all:
+    ``now``) are not named again; the place they imply still is. When
+    everything in view was just warned about and no place can be named:
+    "Nothing else recognisable in view." (the warnings said it all, and the
+    user learns that nothing else is there). Nothing detected at all:
     "Nothing recognisable in view." (in the language).
     """
     lang = language if language in _NOTHING else "en"
     dets = _dedupe(detections or [])
     if not dets:
         return _NOTHING[lang]
-    fresh = drop_recently_warned(dets, recently_warned, now=now, window_s=warned_window_s)
+    fresh = drop_recently_warned(dets, recently_warned, now=now, window_s=warned_window_s, ahead_width=ahead_width)
     if lang != "en":
-        return _describe_list(fresh, lang, ahead_width, max_groups) if fresh else ""
+        return _describe_list(fresh, lang, ahead_width, max_groups) if fresh else _NOTHING_ELSE[lang]
     place = infer_place(dets)
     groups = _groups(fresh, ahead_width)
     if not groups and place is None:
-        return ""
+        return _NOTHING_ELSE[lang]
     return _compose_en(groups, place, max_groups)
 
 
