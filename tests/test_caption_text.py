@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assist.caption_text import (
+from assist.core.detection import Detection
+from assist.describe.caption_text import (
     NOUN_TO_CLASS,
     caption_classes,
     clean_caption,
     direction_of,
     ground_caption,
 )
-from assist.detection import Detection
 
 
 def det(label: str, cx: float, height: float = 0.2, width: float = 0.1, conf: float = 0.9) -> Detection:

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assist.caption_text import COCO_CLASSES, _find_mentions, _tokens, english_name
+from assist.core.detection import Detection
+from assist.describe.caption_text import COCO_CLASSES, _find_mentions, _tokens, english_name
 from assist.describe.from_detections import (
     MAX_WORDS,
     PLACE_EVIDENCE,
@@ -22,7 +23,6 @@ from assist.describe.from_detections import (
     infer_place,
     merge_recent,
 )
-from assist.detection import Detection
 
 
 def box(label: str, x1: float, y1: float, x2: float, y2: float, conf: float = 0.9) -> Detection:
@@ -236,9 +236,9 @@ def test_recent_runs_merge_without_counting_an_object_twice() -> None:
 
 @pytest.fixture(scope="module")
 def real_descriptions(coco_dir: Path, detector_path: Path) -> list[tuple[str, list[Detection]]]:
+    from assist.capture.imaging import read_image
     from assist.config import Config
-    from assist.detector import YoloDetector
-    from assist.imaging import read_image
+    from assist.hazards.detector import YoloDetector
     from helpers_clips import photo_paths
 
     cfg = Config()
@@ -261,7 +261,7 @@ def test_real_photos_get_short_honest_sentences(real_descriptions: list[tuple[st
 @pytest.mark.slow
 def test_evaluate_scores_descriptions_from_detections(coco_dir: Path, detector_path: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from assist import evaluate as ev
+    from assist.training import evaluate as ev
 
     monkeypatch.setenv("ASSIST_DETECTOR", str(detector_path))
     out = tmp_path / "eval.json"

@@ -44,9 +44,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from assist import phrases
-from assist.caption_text import DEFAULT_AHEAD_WIDTH, direction_of, english_name
-from assist.detection import Detection
+from assist.core.detection import Detection
+from assist.describe.caption_text import DEFAULT_AHEAD_WIDTH, direction_of, english_name
+from assist.speech import phrases
 
 # Below this confidence a box is more often wrong than right on real photos
 # (the detector's own threshold is lower, for hazards, where a miss costs more).

@@ -23,7 +23,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from assist.events import EventLog
+from assist.core.events import EventLog
 
 log = logging.getLogger(__name__)
 

@@ -62,7 +62,7 @@ import cv2
 import numpy as np
 
 from assist.config import SceneConfig
-from assist.frames import Frame
+from assist.core.frames import Frame
 
 log = logging.getLogger(__name__)
 

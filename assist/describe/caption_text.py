@@ -21,8 +21,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from assist import phrases
-from assist.detection import Detection
+from assist.core.detection import Detection
+from assist.speech import phrases
 
 # Defaults mirror [hazards] in config.toml; CaptionEngine passes the live values.
 DEFAULT_AHEAD_WIDTH = 0.34
@@ -286,7 +286,7 @@ def direction_of(det: Detection, ahead_width: float = DEFAULT_AHEAD_WIDTH) -> st
 
 
 # English names for classes whose detector name is not how people say it, or
-# whose plural is irregular; other labels use assist.phrases.
+# whose plural is irregular; other labels use assist.speech.phrases.
 _EN_NAMES: dict[str, tuple[str, str]] = {
     "person": ("person", "people"), "dining table": ("table", "tables"), "sports ball": ("ball", "balls"),
     "cell phone": ("phone", "phones"), "tv": ("TV", "TVs"), "hair drier": ("hair dryer", "hair dryers"),

@@ -43,10 +43,10 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from assist.config import HazardConfig
-from assist.detection import Detection
-from assist.phrases import hazard_phrase
-from assist.speech.priority import Priority
-from assist.tracker import IouTracker, Track
+from assist.core.detection import Detection
+from assist.core.priority import Priority
+from assist.hazards.tracker import IouTracker, Track
+from assist.speech.phrases import hazard_phrase
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ def box_sizes(history: list[tuple[float, tuple[float, float, float, float]]]) ->
     return out
 
 
-class HazardAnalyzer:
+class HazardPolicy:
     """Tracks detections and decides hazard announcements (one instance per hazard worker).
 
     ``update`` is called once per detector run with that run's detections, the

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from assist.clock import Clock, RealClock
+from assist.core.clock import Clock, RealClock
 
 log = logging.getLogger(__name__)
 

@@ -24,19 +24,17 @@ from pathlib import Path
 import numpy as np
 
 from assist.config import HazardConfig
-from assist.detection import Detection
+from assist.core.detection import Detection
+from assist.core.events import EventLog
+from assist.hazards.errors import DetectorModelMissing
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 MODELS_DIR = ROOT / "models"
 ENV_VAR = "ASSIST_DETECTOR"
 ONLINE_PROBE = ("github.com", 443)
 ONLINE_TIMEOUT_S = 3.0
-
-
-class DetectorModelMissing(Exception):
-    """No usable detector weights; the message says how to get them (CLI exit 4)."""
 
 
 def _how_to_get(name: str) -> str:
@@ -143,6 +141,27 @@ def require_detector(cfg: HazardConfig, **kwargs: object) -> str:
         raise DetectorModelMissing(f"detector weights {cfg.model!r} not found (offline or unknown name): "
                                    + _how_to_get(Path(cfg.model).name or "yolo11n.pt"))
     return path
+
+
+def required_detector_path(cfg: HazardConfig, events: EventLog) -> str | None:
+    """The detector weights for a run, by the resolution order; None when hazards
+    are disabled. Missing: a ``model_missing`` status event, then
+    :class:`DetectorModelMissing` (the command line exits 4)."""
+    if not cfg.enabled:
+        return None
+    try:
+        return require_detector(cfg)
+    except DetectorModelMissing as exc:
+        events.status("model_missing", text=str(exc), model="detector")
+        raise
+
+
+def load_error(path: str | None, exc: BaseException) -> DetectorModelMissing:
+    """The error for detector weights that were found but do not load."""
+    if isinstance(exc, DetectorModelMissing):  # its message already names the file and the fix
+        return exc
+    return DetectorModelMissing(f"detector {path}: cannot load ({exc}); check the file or set {ENV_VAR} "
+                                "to a working YOLO model")
 
 
 def pick_device(wanted: str) -> str:
