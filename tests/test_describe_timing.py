@@ -64,3 +64,12 @@ def test_a_still_scene_is_described_once_without_repeating_the_warnings(tmp_path
     assert any(h["label"] == "bus" for h in hazards), "the bus is warned about first"
     # the bus was just warned about ("Bus ahead"): the description does not say it again
     assert "bus" not in captions[0]["text"].lower(), captions[0]["text"]
+
+
+def test_each_new_scene_of_a_tour_is_a_scene_change(coco_dir: Path, tmp_path: Path) -> None:
+    from helpers_clips import pan_tour, pick_photos
+
+    clip = pan_tour([load_photo(p) for p in pick_photos(coco_dir, 3, offset=4)])
+    sink = run_every_frame(write_video(clip.frames, tmp_path / "tour.mp4", fps=clip.fps))
+    captions = sink.of_type("caption")
+    assert [c["trigger"] for c in captions] == ["startup", "scene_change", "scene_change"], captions
