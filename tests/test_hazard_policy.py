@@ -10,7 +10,8 @@ import pytest
 from assist.config import HazardConfig
 from assist.core.detection import Detection
 from assist.core.priority import Priority
-from assist.hazards.policy import Announcement, HazardPolicy, box_sizes, clock_of, direction_of, growth_rate
+from assist.hazards.geometry import clock_of, direction_of
+from assist.hazards.policy import Announcement, HazardPolicy, box_sizes, growth_rate
 from helpers_tracks import approach, flicker, merge, run, still
 
 

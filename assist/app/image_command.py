@@ -30,28 +30,19 @@ class ImageHazard:
     text: str
 
 
-def proximity_of(det: Detection, cfg: Config) -> str:
-    """far / near / very near from the box height (resolution independent)."""
-    if det.height >= cfg.hazards.very_near_height:
-        return "very near"
-    if det.height >= cfg.hazards.near_height:
-        return "near"
-    return "far"
-
-
 def image_hazards(detections: list[Detection], cfg: Config) -> list[ImageHazard]:
     """Hazard-tier objects, nearest (tallest) first, each with a spoken phrase."""
-    from assist.hazards.policy import direction_of
+    from assist.hazards.geometry import direction_of, proximity_of, tier_map
     from assist.speech.phrases import hazard_phrase
 
-    tiers = {label: tier for tier in ("low", "medium", "high") for label in getattr(cfg.hazards, tier)}
+    tiers = tier_map(cfg.hazards)
     out = []
     for det in sorted(detections, key=lambda d: d.height, reverse=True):
         tier = tiers.get(det.label)
         if tier is None:
             continue
         direction = direction_of(det.center_x, cfg.hazards.ahead_width)
-        proximity = proximity_of(det, cfg)
+        proximity = proximity_of(det.height, cfg.hazards)
         text = hazard_phrase(det.label, 1, direction, proximity, False, cfg.speech.language)
         out.append(ImageHazard(det.label, tier, direction, proximity, det.confidence, text))
     return out

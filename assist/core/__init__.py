@@ -10,13 +10,10 @@ speech arbiter). Core imports no other part of ``assist`` except the config.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from assist.core.clock import Clock
-
-#: An event-log sink: called with every event (a JSON-able dict).
-EventSink = Callable[[dict[str, Any]], None]
+from assist.core.events import Sink
 
 
 class Notifier(Protocol):
@@ -27,4 +24,4 @@ class Notifier(Protocol):
         ...
 
 
-__all__ = ["Clock", "EventSink", "Notifier"]
+__all__ = ["Clock", "Notifier", "Sink"]

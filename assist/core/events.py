@@ -23,9 +23,6 @@ log = logging.getLogger(__name__)
 Event = dict[str, Any]
 Sink = Callable[[Event], None]
 
-EVENT_TYPES = ("caption", "hazard", "speech", "status", "gate")
-
-
 def _jsonable(value: Any) -> Any:
     """Make numpy scalars, tuples and other odd values JSON-friendly."""
     if isinstance(value, float):

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from assist.config import CaptionConfig
+from assist.config import MODELS_DIR, CaptionConfig, project_path
+from assist.core.device import pick_device
 from assist.describe.errors import CaptionModelMissing
 
 if TYPE_CHECKING:
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ENV_VAR = "ASSIST_CAPTIONER"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
-MODELS_DIR = PROJECT_ROOT / "models"
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -129,9 +128,7 @@ def resolve_captioner(cfg: CaptionConfig, *, models_dir: Path | None = None, dow
     if cfg.model.strip():
         candidates.append(cfg.model.strip())
     for cand in candidates:
-        p = Path(cand).expanduser()
-        if not p.is_absolute() and not p.exists():
-            p = PROJECT_ROOT / p  # relative paths in config.toml are relative to the project
+        p = project_path(cand)  # relative paths in config.toml: the working directory, then the project
         if _model_dir(p):
             return str(p)
         if p.is_dir():
@@ -154,19 +151,6 @@ def resolve_captioner(cfg: CaptionConfig, *, models_dir: Path | None = None, dow
 
 
 # ------------------------------------------------------------------ loading and generation
-
-
-def pick_device(requested: str) -> str:
-    """'cuda' or 'cpu' for caption.device (auto = CUDA when available)."""
-    import torch
-
-    if requested == "cpu":
-        return "cpu"
-    if torch.cuda.is_available():
-        return "cuda"
-    if requested == "cuda":
-        log.warning("caption.device = cuda but no CUDA device is available: using the CPU")
-    return "cpu"
 
 
 def auto_threads(cores: int | None = None) -> int:
@@ -207,7 +191,7 @@ class Captioner:
 
         self.path = path
         self.cfg = cfg
-        self.device = pick_device(cfg.device)
+        self.device = pick_device(cfg.device, "caption.device")
         # fp16 halves GPU memory and time with no visible caption change; on
         # the CPU fp16 kernels are slow or missing, so the CPU stays fp32.
         self.dtype = torch.float16 if self.device == "cuda" else torch.float32

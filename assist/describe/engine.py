@@ -7,26 +7,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from assist.config import CaptionConfig
+from assist.config import CaptionConfig, HazardConfig
 from assist.core.detection import Detection
 from assist.core.events import EventLog
 from assist.describe.caption_text import (
-    DEFAULT_AHEAD_WIDTH,
-    DEFAULT_HAZARD_LABELS,
-    DEFAULT_NEAR_HEIGHT,
     clean_caption,
     ground_caption,
 )
 from assist.describe.captioner import Captioner, load_captioner
 from assist.describe.errors import CaptionModelMissing
 from assist.describe.from_detections import WarnedObject, describe_detections, drop_recently_warned
-
-if TYPE_CHECKING:
-    from assist.config import HazardConfig
+from assist.hazards.geometry import warned_labels
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +47,10 @@ class CaptionEngine:
         self.events = events
         self.captioner = captioner
         self.language = language
-        self.ahead_width = hazards.ahead_width if hazards is not None else DEFAULT_AHEAD_WIDTH
-        self.near_height = hazards.near_height if hazards is not None else DEFAULT_NEAR_HEIGHT
-        self.hazard_labels: tuple[str, ...] = (tuple(hazards.high) + tuple(hazards.medium)
-                                               if hazards is not None else DEFAULT_HAZARD_LABELS)
+        hz = hazards if hazards is not None else HazardConfig()
+        self.ahead_width = hz.ahead_width
+        self.near_height = hz.near_height
+        self.hazard_labels = warned_labels(hz)
         self.failures = 0
 
     @classmethod

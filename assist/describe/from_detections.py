@@ -45,7 +45,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from assist.core.detection import Detection
-from assist.describe.caption_text import DEFAULT_AHEAD_WIDTH, direction_of, english_name
+from assist.describe.caption_text import DEFAULT_AHEAD_WIDTH, english_name
+from assist.hazards.geometry import direction_of
 from assist.speech import phrases
 
 # Below this confidence a box is more often wrong than right on real photos
@@ -201,7 +202,7 @@ def _groups(dets: Sequence[Detection], ahead_width: float) -> list[_Group]:
     for label, members in by_label.items():
         sal = sorted((_salience(d) for d in members), reverse=True)
         count = max(1, sum(1 for d in members if d.confidence >= COUNT_CONFIDENCE))
-        sides = {direction_of(d, ahead_width) for d in members}
+        sides = {direction_of(d.center_x, ahead_width) for d in members}
         groups.append(_Group(label, members, sal[0] + 0.15 * sum(sal[1:]), count,
                              sides.pop() if len(sides) == 1 else None))
     groups.sort(key=lambda g: (-g.salience, g.label))
@@ -385,9 +386,9 @@ def drop_recently_warned(dets: Sequence[Detection], warned: Iterable[WarnedObjec
         return list(dets)
 
     def warned_about(d: Detection) -> bool:
-        side = direction_of(d, ahead_width)
+        side = direction_of(d.center_x, ahead_width)
         return any(_same_object(w.label, w.bbox, d)
-                   or (w.label == d.label and direction_of(Detection(w.label, 1.0, w.bbox), ahead_width) == side)
+                   or (w.label == d.label and direction_of((w.bbox[0] + w.bbox[2]) / 2.0, ahead_width) == side)
                    for w in recent)
 
     return [d for d in dets if not warned_about(d)]
@@ -424,7 +425,7 @@ def _describe_list(dets: Sequence[Detection], lang: str, ahead_width: float, max
     """Other languages: "[count] class side" groups from the hazard phrase tables, most salient first."""
     groups: dict[tuple[str, str], list[Detection]] = {}
     for d in dets:
-        groups.setdefault((d.label, direction_of(d, ahead_width)), []).append(d)
+        groups.setdefault((d.label, direction_of(d.center_x, ahead_width)), []).append(d)
     order = sorted(groups.items(), key=lambda kv: (-max(_salience(d) for d in kv[1]), kv[0]))
     parts: list[str] = []
     for (label, direction), members in order[:max(1, max_groups)]:

@@ -84,13 +84,11 @@ _DARK_HYSTERESIS = 1.25
 # Blur is judged only where there is some contrast: a plain wall is not "blurred".
 _BLUR_MIN_STD = 0.04
 
-QUALITIES = ("ok", "too_dark", "too_blurred")
 # Gate reason -> the caption event's ``trigger`` (DESIGN.md, round 2). The
 # other triggers come from outside the gate: ``image`` (a folder of photos,
 # each its own scene) and ``request`` (the user asked).
 TRIGGERS = {"first": "startup", "startup": "startup", "new_scene": "scene_change",
             "walking_refresh": "walking", "refresh": "refresh"}
-STATES = ("moving", "settling", "still")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The hazard detector: finding YOLO weights and running them on BGR frames.
 
-Model resolution (DESIGN.md): ``ASSIST_DETECTOR`` -> ``hazards.model`` as an
+Model resolution (../shared/DESIGN.md): ``ASSIST_DETECTOR`` -> ``hazards.model`` as an
 existing path -> the project's ``models/`` folder (and ultralytics' own weights
 folder, where earlier downloads land) -> an ultralytics download by name, only
 when a known asset name is asked for and the network answers.
@@ -23,15 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from assist.config import HazardConfig
+from assist.config import MODELS_DIR, HazardConfig, project_path
 from assist.core.detection import Detection
+from assist.core.device import pick_device
 from assist.core.events import EventLog
 from assist.hazards.errors import DetectorModelMissing
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-MODELS_DIR = ROOT / "models"
 ENV_VAR = "ASSIST_DETECTOR"
 ONLINE_PROBE = ("github.com", 443)
 ONLINE_TIMEOUT_S = 3.0
@@ -111,9 +110,9 @@ def resolve_detector(cfg: HazardConfig, *, models_dir: Path | None = None,
     if not model:
         return None
     p = Path(model).expanduser()
-    for cand in (p, ROOT / p):
-        if cand.exists():
-            return str(cand)
+    local = project_path(p)
+    if local.exists():
+        return str(local)
     name = p.name
     for cand in _candidates_in(models_dir or MODELS_DIR, name):
         if cand.exists():
@@ -164,23 +163,6 @@ def load_error(path: str | None, exc: BaseException) -> DetectorModelMissing:
                                 "to a working YOLO model")
 
 
-def pick_device(wanted: str) -> str:
-    """'cuda:0' when CUDA is available and allowed, else 'cpu' (a CUDA request without CUDA warns)."""
-    try:
-        import torch
-
-        has_cuda = torch.cuda.is_available()
-    except Exception:  # pragma: no cover - torch broken: CPU is the safe answer
-        has_cuda = False
-    if wanted == "cpu":
-        return "cpu"
-    if has_cuda:
-        return "cuda:0"
-    if wanted == "cuda":
-        log.warning("hazards.device = cuda but CUDA is not available; the detector runs on the CPU")
-    return "cpu"
-
-
 class YoloDetector:
     """An ultralytics YOLO model behind ``detect(image_bgr) -> list[Detection]``.
 
@@ -195,7 +177,8 @@ class YoloDetector:
     def __init__(self, path: str, cfg: HazardConfig) -> None:
         self.path = str(path)
         self.cfg = cfg
-        self.device = pick_device(cfg.device)
+        # ultralytics names the first GPU "cuda:0"
+        self.device = "cuda:0" if pick_device(cfg.device, "hazards.device") == "cuda" else "cpu"
         self.imgsz = cfg.imgsz_px
         self.last_latency_ms: float | None = None
         self._lock = threading.Lock()

@@ -10,23 +10,13 @@ the saved video), ``options`` (``RunOptions``: what one run is asked to do;
 
 The runtime knows the stages' error types, never exit codes: the caller
 passes the mapping (``assist.app.errors.exit_code``). Nothing below this
-layer (core, capture, hazards, describe, speech) imports it.
+layer (core, capture, hazards, describe, speech) imports it. The stages are
+held by their packages' protocols; the protocol of this layer is the
+:class:`RunObserver` a caller may pass to watch a run.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from assist.runtime.observer import NullRunObserver, RunObserver
 
-from assist.core.frames import Frame
-
-
-class FrameStage(Protocol):
-    """A stage the run hands frames to synchronously (``--every-frame``) or
-    from a worker thread (live)."""
-
-    def __call__(self, frame: Frame) -> None:
-        """Process one frame."""
-        ...
-
-
-__all__ = ["FrameStage"]
+__all__ = ["NullRunObserver", "RunObserver"]

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from assist.app import exitcodes
+from assist.core.device import cuda_available, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -236,13 +237,11 @@ def _checkpoints(out: Path) -> list[Path]:
 
 
 def _device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
+    """--device: like everywhere else (assist.core.device), except that an explicit
+    cuda without CUDA is an error: a training run silently on the CPU would take days."""
+    if requested == "cuda" and not cuda_available():
         raise TrainError("--device cuda: no CUDA device available (use --device cpu)")
-    return requested
+    return pick_device(requested, "--device")
 
 
 def train(args: argparse.Namespace) -> TrainResult:

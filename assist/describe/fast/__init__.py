@@ -41,6 +41,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from assist.core.device import pick_device
 from assist.describe.fast.decoder import extract_decoder
 from assist.describe.fast.torch_greedy import (
     PRECISIONS,
@@ -71,7 +72,7 @@ def resolve_precision(cfg: object, precision: str | None = None) -> tuple[str, s
     on CPU (PyTorch int8 when onnxruntime is not installed)."""
     want = precision or getattr(cfg, "precision", "auto")
     device = getattr(cfg, "device", "auto")
-    cuda = device in ("auto", "cuda") and torch.cuda.is_available()
+    cuda = pick_device(device, "caption.device", warn=False) == "cuda"  # the captioner has warned already
     if want == "auto":
         if cuda:
             return "fp16", "cuda"
