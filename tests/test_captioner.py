@@ -239,7 +239,8 @@ def test_missing_model_falls_back_to_detections_with_a_status_event(caplog: pyte
     dets = [Detection("person", 0.9, (0.4, 0.1, 0.6, 0.9)), Detection("person", 0.8, (0.45, 0.2, 0.55, 0.8)),
             Detection("bus", 0.9, (0.75, 0.2, 1.0, 0.7))]
     res = engine.describe(picture, dets)
-    assert res == CaptionResult(text="Two people ahead, a bus on the right.", source="detections", raw=None)
+    # the sentence of assist.describe.from_detections (counts, and the side of a big vehicle off to one side)
+    assert res == CaptionResult(text="Two people and a bus on the right.", source="detections", raw=None)
     assert engine.describe(picture, []).text == "Nothing recognisable in view."
 
 

@@ -39,8 +39,9 @@ def run_every_frame(run: RunWiring, factory: SourceFactory, first_source: FrameS
             next_detect = (frame.t_capture if next_detect is None else next_detect) + period
             while next_detect <= frame.t_capture:
                 next_detect += period
-        if run.gate_frame(frame) and caption_engine is not None:
-            run.process_caption(caption_engine, frame)
+        due = run.gate_frame(frame)
+        if due is not None and caption_engine is not None:
+            run.process_caption(caption_engine, due)
         run.write_video(frame, fps)
         if run.input_exhausted(frame):
             break

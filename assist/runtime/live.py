@@ -79,8 +79,9 @@ def run_live(run: RunWiring, factory: SourceFactory, first_source: FrameSource) 
     def on_frame(frame: Frame) -> None:
         if run.detector_path:  # no hazard worker, no consumer: a frame left there would hold up _drain
             run.hazard_slot.put(frame)
-        if run.gate_frame(frame):
-            run.caption_slot.put(frame)
+        due = run.gate_frame(frame)
+        if due is not None:
+            run.caption_slot.put(due)
         run.display_frames.put(frame)
         run.write_video(frame, fps)
         if run.input_exhausted(frame):

@@ -43,6 +43,7 @@ from assist.core.frames import Frame, LatestFrameSlot
 from assist.core.log_lock import LogInUse
 from assist.core.priority import Priority
 from assist.describe import Describer, SceneGating
+from assist.describe.from_detections import WarnedObject, merge_recent
 from assist.hazards import Detector, HazardAnalysis
 from assist.runtime.console_outputs import preview_gone, print_outputs, run_outputs
 from assist.runtime.display import DisplayWatch, check_display, headless_or_preview
@@ -61,6 +62,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A description leaves out what was warned about this recently (seconds).
+WARNED_WINDOW_S = 5.0
+# Descriptions of an unchanged view merge the detector runs of this many seconds.
+RECENT_DETECTIONS_S = 1.0
 #: Maps how a run ended (None: it ended normally; else the error that ended it)
 #: to the process exit code, or None for an error no stage declares (a bug: the
 #: run then asks again with :class:`InternalError`).
@@ -79,6 +84,7 @@ class SharedState:
     detections_frame: int = -1
     tracks: list[TrackView] = field(default_factory=list)
     caption: str | None = None
+    recent_runs: list[tuple[float, list[Detection]]] = field(default_factory=list)  # (t_capture, detections)
 
 
 def _deadline(worker: SupervisedWorker | None) -> contextlib.AbstractContextManager[None]:
@@ -132,6 +138,10 @@ class RunWiring:
         self.workers: list[SupervisedWorker] = []
         self._frames_seen = 0
         self._t_first: float | None = None
+        # caption triggers by frame index (the caption slot carries frames only) and
+        # the objects recently warned about (descriptions do not repeat them)
+        self._caption_triggers: dict[int, str] = {}
+        self._warned: list[WarnedObject] = []
         self.runner_done = threading.Event()
         self.display_frames = LatestFrameSlot("display")
         # Frames that are each their own scene: a folder of photos, or a one-frame video (issue 13).
@@ -192,11 +202,17 @@ class RunWiring:
         with self.shared.lock:
             self.shared.detections = list(detections)
             self.shared.detections_frame = frame.index
+            runs = self.shared.recent_runs
+            runs.append((frame.t_capture, list(detections)))
+            while runs and runs[0][0] < frame.t_capture - RECENT_DETECTIONS_S:
+                runs.pop(0)
             self.shared.tracks = list(analyzer.tracks)
             self.shared.lock.notify_all()
         for ann in announcements:
             self.events.emit("hazard", frame=ann.frame, text=ann.text, t=self._event_time(frame),
                              **ann.event_fields())
+        if announcements:
+            self._remember_warned(announcements)
         if announcements and self.speaker is not None:
             # Warnings decided together are spoken as one utterance, most
             # urgent first: queued separately, an urgent warning is never
@@ -206,6 +222,17 @@ class RunWiring:
             text = " ".join(a.text.rstrip(".") + "." for a in ordered) if len(ordered) > 1 else ordered[0].text
             top = ordered[0]
             self.speaker.say(text, top.priority, t_capture=top.t_capture, frame=top.frame, direction=top.direction)
+
+    def _remember_warned(self, announcements: list[Any]) -> None:
+        """Keep what was just warned about (a few seconds' worth) for the next description."""
+        with self.shared.lock:
+            t_now = max(a.t_capture for a in announcements)
+            self._warned = [w for w in self._warned if w.t >= t_now - WARNED_WINDOW_S]
+            # A group warning ("Four people on the left") covers every track it counted.
+            boxes = {getattr(tr, "track_id", None): tuple(tr.bbox) for tr in self.shared.tracks}
+            for a in announcements:
+                for tid in getattr(a, "track_ids", ()) or (a.track_id,):
+                    self._warned.append(WarnedObject(a.label, boxes.get(tid, tuple(a.bbox)), a.t_capture))
 
     # ------------------------------------------------------------------ captions
     def make_caption_state(self) -> CaptionState:
@@ -218,9 +245,19 @@ class RunWiring:
             translator = Translator.create(self.cfg.caption.translate_to, events=self.events)
         return engine, translator
 
-    def process_caption(self, state: CaptionState, frame: Frame, worker: SupervisedWorker | None = None) -> None:
-        """Describe one frame (and translate it); drop the result if it is ready too late."""
+    def process_caption(self, state: CaptionState, frame: Frame, worker: SupervisedWorker | None = None,
+                        trigger: str | None = None) -> None:
+        """Describe one frame (and translate it); drop the result if it is ready too late.
+
+        ``trigger`` (startup, scene_change, walking, refresh, request, image) is
+        logged with the caption; None: the one the gate recorded for this frame.
+        Objects warned about in the last few seconds are left out unless the
+        scene changed (scene_change, image)."""
         engine, translator = state
+        if trigger is None:
+            trigger = self._caption_triggers.pop(frame.index, "scene_change")
+        with self.shared.lock:
+            warned = [] if trigger in ("scene_change", "image") else list(self._warned)
         with self.shared.lock:
             if self.detector_path and not self.opts.every_frame:
                 # Ground the caption in detections of this frame or a later
@@ -232,6 +269,10 @@ class RunWiring:
             # nothing for this frame: restarting after a fault); [] = it sees nothing.
             fresh = self.opts.every_frame or self.shared.detections_frame >= frame.index
             detections = list(self.shared.detections) if self.detector_path and fresh else None
+            if detections is not None and trigger not in ("scene_change", "image"):
+                # The same view for a moment (startup, walking, refresh): the detector
+                # flickers on real footage, so describe what the last runs saw.
+                detections = merge_recent([d for _, d in self.shared.recent_runs])
         if detections is None and self.detector_path and engine.mode == "detections":
             # A description built from detections we do not have would say
             # "Nothing recognisable" with a bus in front: say nothing instead.
@@ -239,7 +280,10 @@ class RunWiring:
             return
         t0 = time.monotonic()
         with _deadline(worker):
-            result = engine.describe(frame.image, detections)
+            result = engine.describe(frame.image, detections, recently_warned=warned, now=frame.t_capture)
+            if not result.text:
+                log.info("frame %d: everything in view was just warned about; no description", frame.index)
+                return
             if translator is not None:
                 result.text = translator.translate(result.text)
         latency_ms = (time.monotonic() - t0) * 1000.0
@@ -250,8 +294,10 @@ class RunWiring:
             return
         with self.shared.lock:
             self.shared.caption = result.text
-        self.events.emit("caption", frame=frame.index, text=result.text, t=self._event_time(frame),
-                         source=result.source, latency_ms=round(latency_ms, 1), **self._file_of(frame))
+        # t: when the description was made (the startup frame may be older than the decision)
+        self.events.emit("caption", frame=frame.index, text=result.text,
+                         t=self.clock.now() if self.opts.every_frame else None,
+                         source=result.source, latency_ms=round(latency_ms, 1), trigger=trigger, **self._file_of(frame))
         if self.speaker is not None:
             self.speaker.say(result.text, Priority.TEXT, t_capture=frame.t_capture, frame=frame.index)
 
@@ -262,12 +308,14 @@ class RunWiring:
 
         return SceneGate(self.cfg.scene)
 
-    def gate_frame(self, frame: Frame) -> bool:
-        """Score one frame; True when it should be captioned."""
+    def gate_frame(self, frame: Frame) -> Frame | None:
+        """Score one frame; the frame to describe (this one or the gate's sharper
+        startup pick) when a description is due, else None. Its trigger is
+        recorded for :meth:`process_caption`."""
         if self.stills:
             # Each photo of a folder is its own scene: the gate, built for a
             # moving camera, would see one long cut and never settle.
-            return self.cfg.caption.enabled
+            return self._due(frame, "image") if self.cfg.caption.enabled else None
         assert self.gate is not None
         decision = self.gate.update(frame)
         if self.opts.log_gate:
@@ -277,7 +325,16 @@ class RunWiring:
                 self.notice(decision.quality, event="quality", frame=frame.index)
             else:
                 self.events.status("quality", text=None, frame=frame.index, quality="ok")
-        return bool(decision.fire) and self.cfg.caption.enabled
+        if not (decision.fire and self.cfg.caption.enabled):
+            return None
+        return self._due(decision.frame or frame, decision.trigger or "scene_change")
+
+    def _due(self, frame: Frame, trigger: str) -> Frame:
+        """Record the trigger of a frame about to be described (bounded: the slot may drop frames)."""
+        if len(self._caption_triggers) > 16:
+            self._caption_triggers.clear()
+        self._caption_triggers[frame.index] = trigger
+        return frame
 
     def _file_of(self, frame: Frame) -> dict[str, str]:
         """``{"file": name}`` for a frame of a folder of photos (named as it is described), else {}."""
