@@ -92,6 +92,9 @@ def format_console_line(event: Event) -> str | None:
         return f"[{t:7.2f}s] HAZARD {where}: {event.get('text')}"
     if etype == "caption":
         return f"[{t:7.2f}s] CAPTION ({event.get('source')}): {event.get('text')}"
+    if etype == "control":
+        verdict = "ok" if event.get("ok") else f"refused: {event.get('reason')}"
+        return f"[{t:7.2f}s] CONTROL {event.get('command')!r} ({event.get('via')}): {verdict}"
     if etype == "status":
         return f"[{t:7.2f}s] STATUS {event.get('event')}" + (f": {event['text']}" if event.get("text") else "")
     return None

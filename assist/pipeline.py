@@ -109,6 +109,37 @@ class Agent:
         self._t_first: float | None = None
         self.runner_done = threading.Event()
         self.display_frames = LatestFrameSlot("display")
+        # User control (issue 16, assist/runtime/control.py).
+        self.control: Any = None
+        self.latest_frame: Frame | None = None
+        self._describe_request: int | None = None  # frame index asked for (live), under shared.lock
+        self._caption_state: Any = None  # every-frame: the caption engine, for requests
+
+    # ------------------------------------------------------------------ control
+    def describe_refusal(self) -> str | None:
+        """Why a requested description cannot be made now (None: it can)."""
+        if not self.cfg.caption.enabled:
+            return "descriptions are off (caption.enabled = false)"
+        if self.latest_frame is None:
+            return "no frame yet"
+        return None
+
+    def describe_now(self) -> None:
+        """Caption the freshest frame now, whatever the gate says (trigger ``request``)."""
+        frame = self.latest_frame
+        assert frame is not None
+        if self.opts.every_frame:
+            self._describe_request = frame.index
+            if self._caption_state is not None:
+                self.process_caption(self._caption_state, frame, trigger="request")
+            return
+        with self.shared.lock:
+            self._describe_request = frame.index
+        self._caption_slot.put(frame)
+
+    def control_time(self) -> float | None:
+        """Live: seconds since the first frame, for ``@t`` commands (None before it)."""
+        return None if self._t_first is None else self.clock.now() - self._t_first
 
     # ------------------------------------------------------------------ notices
     def notice(self, key: str, *, event: str | None = None, frame: int | None = None) -> None:
@@ -188,10 +219,19 @@ class Agent:
             translator = Translator.create(self.cfg.caption.translate_to, events=self.events)
         return engine, translator
 
-    def process_caption(self, state: tuple[Any, Any], frame: Frame, worker: SupervisedWorker | None = None) -> None:
-        """Describe one frame (and translate it); drop the result if it is ready too late."""
+    def process_caption(self, state: tuple[Any, Any], frame: Frame, worker: SupervisedWorker | None = None, *,
+                        trigger: str | None = None) -> None:
+        """Describe one frame (and translate it); drop the result if it is ready too late.
+
+        ``trigger="request"`` (or, live, a frame at or after a pending
+        request): the user asked, so stale detections are used rather than none
+        and the result is spoken at once (see SpeechArbiter.say's ``asked``).
+        """
         engine, translator = state
         with self.shared.lock:
+            if (trigger is None and not self.opts.every_frame and self._describe_request is not None
+                    and frame.index >= self._describe_request):
+                trigger, self._describe_request = "request", None
             if self.detector_path and not self.opts.every_frame:
                 # Ground the caption in detections of this frame or a later
                 # one, not of an older view: wait up to two detector periods.
@@ -201,7 +241,8 @@ class Agent:
             # None = no detector information (none running, or it has produced
             # nothing for this frame: restarting after a fault); [] = it sees nothing.
             fresh = self.opts.every_frame or self.shared.detections_frame >= frame.index
-            detections = list(self.shared.detections) if self.detector_path and fresh else None
+            asked = trigger == "request"
+            detections = list(self.shared.detections) if self.detector_path and (fresh or asked) else None
         if detections is None and self.detector_path and getattr(engine, "mode", "") == "detections":
             # A description built from detections we do not have would say
             # "Nothing recognisable" with a bus in front: say nothing instead.
@@ -220,10 +261,11 @@ class Agent:
             return
         with self.shared.lock:
             self.shared.caption = result.text
+        extra = {"trigger": trigger} if trigger else {}
         self.events.emit("caption", frame=frame.index, text=result.text, t=self._event_time(frame),
-                         source=result.source, latency_ms=round(latency_ms, 1))
+                         source=result.source, latency_ms=round(latency_ms, 1), **extra)
         if self.arbiter is not None:
-            self.arbiter.say(result.text, Priority.TEXT, t_capture=frame.t_capture, frame=frame.index)
+            self.arbiter.say(result.text, Priority.TEXT, t_capture=frame.t_capture, frame=frame.index, asked=asked)
 
     # ------------------------------------------------------------------ gate
     def make_gate(self) -> Any:
@@ -355,6 +397,41 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, extra_sinks: tuple[Callable[[
         events.add_sink(sink)
     agent = Agent(cfg, opts, events, clock, stop=stop.event)
     result: dict[str, Any] = {"code": exitcodes.OK}
+    try:
+        agent.control = _make_control(agent, stop)
+    except CliError:
+        if file_sink is not None:
+            file_sink.close()
+        raise
+    try:
+        return _supervise(agent, stop, result, file_sink, hard_exit)
+    finally:
+        agent.control.close()  # the terminal is restored on every way out
+
+
+def _make_control(agent: Agent, stop: StopSignal) -> Any:
+    """The command channel of this run (--control, terminal keys, preview keys)."""
+    from assist.runtime.control import ControlError, ControlSession
+
+    def request_stop() -> None:
+        stop.reason = "request"
+        stop.event.set()
+
+    control = ControlSession(agent.events, agent, lambda: agent.arbiter, agent.cfg.speech,
+                             request_stop=request_stop, path=agent.opts.control, keys=True,
+                             window=not agent.opts.headless, language=agent.cfg.speech.language)
+    try:
+        control.start()
+    except ControlError as exc:
+        control.close()
+        raise CliError(str(exc), exitcodes.USAGE) from None
+    return control
+
+
+def _supervise(agent: Agent, stop: StopSignal, result: dict[str, Any], file_sink: JsonlFileSink | None,
+               hard_exit: bool) -> int:
+    """Start the runner thread; supervise, preview and take commands until the run ends."""
+    events, opts = agent.events, agent.opts
 
     def runner() -> None:
         try:
@@ -380,6 +457,8 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, extra_sinks: tuple[Callable[[
         frame = agent.display_frames.get(timeout=0.03)
         if frame is not None and show:
             show = _show_preview(agent, frame)
+        if not opts.every_frame:  # every-frame: the frame loop runs commands, on the video clock
+            agent.control.poll(agent.control_time(), ready=agent.latest_frame is not None)
     if stop.event.is_set() and stop.reason:
         agent.stop_reason = stop.reason
     _shutdown(agent)
@@ -394,6 +473,7 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, extra_sinks: tuple[Callable[[
         # than wait for it.
         sys.stdout.flush()
         sys.stderr.flush()
+        agent.control.close()  # os._exit skips finally blocks and atexit
         os._exit(code)
     return code
 
@@ -434,6 +514,7 @@ def _run_every_frame(agent: Agent, factory: Callable[[], Any], first_source: Any
         except DetectorModelMissing as exc:
             raise detector_load_error(agent.detector_path, exc) from None
     caption_engine = agent.make_caption_state() if cfg.caption.enabled else None
+    agent._caption_state = caption_engine
     fps = first_source.fps or 10.0
     period = 1.0 / cfg.hazards.rate_hz
     next_detect = None
@@ -447,11 +528,18 @@ def _run_every_frame(agent: Agent, factory: Callable[[], Any], first_source: Any
             next_detect = (frame.t_capture if next_detect is None else next_detect) + period
             while next_detect <= frame.t_capture:
                 next_detect += period
-        if agent.gate_frame(frame) and caption_engine is not None:
+        agent.latest_frame = frame
+        agent.control.poll(frame.t_capture)  # commands due at this video time (deterministic)
+        if agent.stop_event.is_set():
+            break
+        requested = agent._describe_request == frame.index  # already described on request
+        if agent.gate_frame(frame) and caption_engine is not None and not requested:
             agent.process_caption(caption_engine, frame)
         agent.write_video(frame, fps)
         if agent.input_exhausted(frame):
             break
+    if not agent.stop_event.is_set():
+        agent.control.finish()
     if not agent.stop_event.is_set():
         # Let queued speech finish on the virtual clock, so the final
         # `stopped` event comes after the last utterance.
@@ -520,6 +608,7 @@ def _run_live(agent: Agent, factory: Callable[[], Any], first_source: Any) -> in
             agent.events.status("model_missing", text=f"captioner cannot load: {err}", model="captioner")
 
     def on_frame(frame: Frame) -> None:
+        agent.latest_frame = frame
         if agent.detector_path:  # no hazard worker, no consumer: a frame left there would hold up _drain
             agent._hazard_slot.put(frame)
         if agent.gate_frame(frame):
@@ -574,9 +663,7 @@ def _show_preview(agent: Agent, frame: Frame) -> bool:
 
     try:
         cv2.imshow("assist", agent.overlay(frame))
-        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-            agent.stop_reason = "user"
-            agent.stop_event.set()
+        agent.control.window_key(cv2.waitKey(1))  # d r p - + q (and Esc) as commands
         return True
     except cv2.error:
         log.warning("no display for the preview window; continuing headless")
