@@ -323,8 +323,8 @@ class TerminalKeys:
         self._thread.start()
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        self.close()
         prev = self._prev_handlers.get(signum)
+        self.close()
         if callable(prev):
             prev(signum, frame)
         elif prev == signal.SIG_DFL:
@@ -511,9 +511,9 @@ class ControlSession:
         elif arbiter is None:
             self._log(cmd, action, False, "speech is not running yet")
         elif action == "repeat":
-            repeated = arbiter.repeat_last()
-            self._log(cmd, action, repeated, None if repeated else "nothing to repeat yet")
-            if not repeated:
+            can = arbiter.last_said is not None
+            self._log(cmd, action, can, None if can else "nothing to repeat yet")
+            if not (can and arbiter.repeat_last()):
                 self._say("nothing")
         elif action in ("pause", "resume"):
             want = action == "pause"

@@ -429,6 +429,12 @@ class SpeechArbiter:
         if item.remember:
             self._last_said = (item.utt.text, item.priority, item.utt.frame)
 
+    @property
+    def last_said(self) -> str | None:
+        """The text :meth:`repeat_last` would say, or None."""
+        with self._cond:
+            return self._last_said[0] if self._last_said is not None else None
+
     def repeat_last(self) -> bool:
         """Say the last utterance again (``repeat: true``), whatever the cool-down; False when none.
 
