@@ -4,6 +4,7 @@ the commands' effect on the real speech arbiter on the virtual clock."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -121,10 +122,8 @@ def pty_pair():
     master, slave = os.openpty()
     yield master, slave
     for fd in (master, slave):
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
 
 
 def _canonical(fd: int) -> bool:

@@ -10,6 +10,7 @@ by ``bench/control_bench.py``, not here.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import subprocess
@@ -242,10 +243,8 @@ class _Terminal:
             self.proc.kill()
             self.proc.wait()
         for fd in (self.master, self.slave):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
 
 def _start_terminal(media: dict[str, Path], log: Path) -> _Terminal:
