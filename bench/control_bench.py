@@ -72,19 +72,43 @@ def _send(fifo: Path, text: str) -> bool:
         return True
 
 
+def looped(video: Path, times: int, out: Path) -> Path:
+    """The real footage played ``times`` times in one file (long enough for every request)."""
+    import cv2
+
+    writer = None
+    for _ in range(times):
+        cap = cv2.VideoCapture(str(video))
+        fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+        while True:
+            ok, img = cap.read()
+            if not ok:
+                break
+            if writer is None:
+                writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (img.shape[1], img.shape[0]))
+            writer.write(img)
+        cap.release()
+    if writer is None:
+        raise SystemExit(f"cannot read {video}")
+    writer.release()
+    return out
+
+
 def bench(requests: int, every_s: float, video: Path) -> dict[str, Any]:
     """Run the agent, send ``requests`` describe commands, return the latencies."""
     folder = saved_full_size_model()
     work = Path(tempfile.mkdtemp(prefix="control-bench-"))
+    video = looped(video, 3, work / "clip.mp4")
     fifo, log = work / "ctl", work / "run.jsonl"
     os.mkfifo(fifo)
     env = {**os.environ, "ASSIST_CAPTIONER": str(folder), "ASSIST_DETECTOR": str(shared_detector()),
            "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, str(ROOT / "run.py"), "--video", str(video), "--headless", "--speech", "none",
-           "--control", str(fifo), "--log", str(log)]
+           "--control", str(fifo), "--log", str(log), "--log-gate"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        _wait(log, lambda e: e["type"] == "caption", proc, 600)
+        _wait(log, lambda e: e["type"] == "gate", proc, 600)  # frames flow: the models are loaded
+        time.sleep(1.0)
         for _ in range(requests):
             time.sleep(every_s)
             if not _send(fifo, "describe\n"):

@@ -341,6 +341,7 @@ class TerminalKeys:
             if saved is not None:
                 with contextlib.suppress(termios.error, OSError):  # the terminal went away
                     termios.tcsetattr(self._fd, termios.TCSANOW, saved)
+        atexit.unregister(self.close)
         if threading.current_thread() is threading.main_thread():
             for sig, prev in self._prev_handlers.items():
                 if signal.getsignal(sig) == self._on_signal:
