@@ -123,13 +123,14 @@ def bench(requests: int, every_s: float, video: Path) -> dict[str, Any]:
     controls = [e for e in events if e["type"] == "control" and e["command"] == "describe"]
     replies = [e for e in events if e["type"] == "caption" and e.get("trigger") == "request"]
     starts = [e for e in events if e["type"] == "speech" and e["event"] == "start"]
-    caption_s, speech_s, busy = [], [], 0
+    caption_s, speech_s, overhead_s, busy = [], [], [], 0
     for c in controls:
         reply = next((r for r in replies if r["t"] >= c["t"]), None)
         if reply is None:
             continue
         replies.remove(reply)
         caption_s.append(reply["t"] - c["t"])
+        overhead_s.append(reply["t"] - c["t"] - reply["latency_ms"] / 1000.0)  # all but the model call
         said = next((s for s in starts if s["t"] >= reply["t"] and s["text"] == reply["text"]), None)
         if said is not None:
             speech_s.append(said["t"] - c["t"])
@@ -143,6 +144,7 @@ def bench(requests: int, every_s: float, video: Path) -> dict[str, Any]:
         "describe_caption_s_max": round(max(caption_s), 3) if caption_s else None,
         "describe_speech_start_s_p50": round(statistics.median(speech_s), 3) if speech_s else None,
         "describe_speech_start_s_max": round(max(speech_s), 3) if speech_s else None,
+        "describe_overhead_s_max": round(max(overhead_s), 3) if overhead_s else None,
         "caption_latency_ms_p50": round(statistics.median(e["latency_ms"] for e in captions), 1) if captions else None,
         "caption_sources": sorted({e["source"] for e in captions}),
         "within_limit": bool(speech_s) and max(speech_s) <= LIMIT_S and len(speech_s) == len(controls),
