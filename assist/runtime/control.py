@@ -250,13 +250,17 @@ class ControlReader:
         return False
 
     def _read_fifo(self) -> None:
+        warned = False
         while not self._stop.is_set():
             try:
                 fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
-            except OSError as exc:
-                log.warning("--control %s: cannot open (%s); retrying", self.path, exc)
+            except OSError as exc:  # removed mid-run: it may be made again
+                if not warned:
+                    log.warning("--control %s: cannot open (%s); retrying every second", self.path, exc)
+                    warned = True
                 self._stop.wait(1.0)
                 continue
+            warned = False
             try:
                 eof = self._pump(fd)
             finally:
