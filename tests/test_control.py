@@ -316,3 +316,24 @@ def test_preview_window_keys_and_the_help_line_printed_once(tmp_path: Path) -> N
         session.close()
     assert out.read_text().splitlines() == [KEYS_HELP]
     assert s.host.described == 1 and s.stopped.is_set()
+
+
+def test_stdin_as_a_pipe_and_as_a_redirected_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r, w = os.pipe()
+    got: list[Command] = []
+    with os.fdopen(r, "r") as pipe_in:
+        monkeypatch.setattr(sys, "stdin", pipe_in)
+        reader = ControlReader("-", got.append)
+        reader.start()
+        os.write(w, b"describe\nquit\n")
+        os.close(w)  # EOF: no more commands, the reader ends by itself
+        assert wait_for(lambda: len(got) == 2, timeout=3.0)
+        reader._thread.join(2.0)
+        assert not reader._thread.is_alive()
+    path = tmp_path / "cmds.txt"
+    path.write_text("@2 pause\n")
+    with path.open() as file_in:
+        monkeypatch.setattr(sys, "stdin", file_in)
+        got.clear()
+        ControlReader("-", got.append).start()  # a regular file: read at once
+        assert [(c.name, c.at) for c in got] == [("pause", 2.0)]
