@@ -16,9 +16,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from assist.clock import VirtualClock
 from assist.config import SpeechConfig
-from assist.events import EventLog, ListSink
+from assist.core.clock import VirtualClock
+from assist.core.events import EventLog, ListSink
+from assist.core.priority import Priority
 from assist.runtime.control import (
     COMMANDS,
     KEYS_HELP,
@@ -33,7 +34,6 @@ from assist.runtime.control import (
 )
 from assist.speech.arbiter import SpeechArbiter
 from assist.speech.backends import NoneBackend
-from assist.speech.priority import Priority
 from tests.helpers_wait import wait_for
 
 IMP, MSG, TXT = Priority.IMPORTANT, Priority.MESSAGE, Priority.TEXT
