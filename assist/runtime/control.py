@@ -363,6 +363,8 @@ class TerminalKeys:
                 return
             if not data:
                 return  # the terminal hung up
+            if data.startswith(b"\x1b"):
+                continue  # an arrow or function key's escape sequence: not a command key
             for char in data.decode("utf-8", errors="ignore"):
                 cmd = command_for_key(char, "terminal")
                 if cmd is not None:
