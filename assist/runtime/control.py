@@ -28,6 +28,7 @@ import contextlib
 import logging
 import os
 import queue
+import re
 import select
 import signal
 import stat
@@ -49,6 +50,8 @@ LEVELS = ("quiet", "normal", "verbose")
 # The longest command text kept in the log (a stray binary write must not bloat it).
 _MAX_LOGGED = 80
 _POLL_S = 0.1  # reader threads wake this often to notice the end of the run
+# A terminal's escape sequence (CSI "ESC [ ... final", SS3 "ESC O x", or ESC + one char).
+_ESCAPE_SEQUENCE = re.compile(r"\x1b(?:\[[0-9;?]*[@-~]|O.|.)?", re.S)
 
 # Short spoken confirmations, in the speech languages. Kept here (not in the
 # phrase tables) so this feature is one module.
@@ -363,9 +366,9 @@ class TerminalKeys:
                 return
             if not data:
                 return  # the terminal hung up
-            if data.startswith(b"\x1b"):
-                continue  # an arrow or function key's escape sequence: not a command key
-            for char in data.decode("utf-8", errors="ignore"):
+            # Arrow and function keys send escape sequences: not command keys.
+            text = _ESCAPE_SEQUENCE.sub("", data.decode("utf-8", errors="ignore"))
+            for char in text:
                 cmd = command_for_key(char, "terminal")
                 if cmd is not None:
                     self._sink(cmd)
