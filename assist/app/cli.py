@@ -125,13 +125,10 @@ def _check_output_paths(opts: RunOptions) -> None:
                 raise CliError(f"{flag} {path}: file is not writable; choose another path", exitcodes.USAGE)
         elif not os.access(parent, os.W_OK):
             raise CliError(f"{flag} {path}: folder {parent} is not writable; choose another path", exitcodes.USAGE)
-    if opts.control is not None:
-        from assist.runtime.control import ControlError, check_control_path
+    if opts.control is not None:  # before any model loads; ControlError is exit 2 (app/errors.py)
+        from assist.runtime.control import check_control_path
 
-        try:
-            check_control_path(opts.control)
-        except ControlError as exc:
-            raise CliError(str(exc), exitcodes.USAGE) from None
+        check_control_path(opts.control)
     if opts.speech_wav is not None:
         try:
             opts.speech_wav.mkdir(parents=True, exist_ok=True)

@@ -413,22 +413,18 @@ class ControlSession:
         self._console = console
         self._closed = False
 
-    @property
-    def active(self) -> bool:
-        """True when any command source is set up."""
-        return self.reader is not None or self._keys or self._window
-
     def start(self) -> None:
         """Open the sources; print the key help once when keys work here."""
         if self.reader is not None:
             self.reader.start()
         if self._keys:
+            terminal = TerminalKeys(self._inbox.put)
             try:
-                self.terminal = TerminalKeys(self._inbox.put)
-                self.terminal.start()
+                terminal.start()
+                self.terminal = terminal
             except Exception as exc:  # noqa: BLE001 - keys are a convenience: run without them
+                terminal.close()  # whatever start() changed is put back
                 log.warning("terminal keys unavailable (%s)", exc)
-                self.terminal = None
         if self.terminal is not None or self._window:
             print(KEYS_HELP, file=self._console or sys.stdout, flush=True)
 
