@@ -165,6 +165,8 @@ class SpeechConfig:
     restart_budget: int = opt(3, "backend restarts before falling back to the silent log backend", min=0, max=100)
     notification_max_age_s: float = opt(10.0, "a status notice not started this long after it was raised is dropped",
                                         min=0.1, max=600.0)
+    verbosity: str = opt("normal", "how much is said: quiet = urgent warnings only, normal, verbose "
+                         "(the quieter/louder commands step it)", choices=("quiet", "normal", "verbose"))
 
 
 @dataclass

@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-video", metavar="PATH", help="write the annotated frames to a video")
     p.add_argument("--speech-wav", metavar="DIR", help="also write every utterance as a WAV file there")
     p.add_argument("--log-gate", action="store_true", help="add the scene gate's per-frame scores to the log")
+    p.add_argument("--control", metavar="PATH|-",
+                   help="read commands (describe, repeat, pause, resume, quieter, louder, quit), one per line, "
+                        "from a FIFO, a file or - (standard input)")
     p.add_argument("--every-frame", action="store_true",
                    help="files: process every frame in order, deterministically (evaluation, tests)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
@@ -101,7 +104,7 @@ def options_from_args(args: argparse.Namespace, cfg: Config) -> RunOptions:
         max_seconds=args.max_seconds, max_frames=args.max_frames,
         save_video=Path(args.save_video) if args.save_video else None,
         speech_wav=Path(args.speech_wav) if args.speech_wav else None,
-        log_path=Path(log_path) if log_path else None, log_gate=cfg.scene.log_scores,
+        log_path=Path(log_path) if log_path else None, log_gate=cfg.scene.log_scores, control=args.control,
     )
 
 
@@ -123,6 +126,10 @@ def _check_output_paths(opts: RunOptions) -> None:
                 raise CliError(f"{flag} {path}: file is not writable; choose another path", exitcodes.USAGE)
         elif not os.access(parent, os.W_OK):
             raise CliError(f"{flag} {path}: folder {parent} is not writable; choose another path", exitcodes.USAGE)
+    if opts.control is not None:  # before any model loads; ControlError is exit 2 (app/errors.py)
+        from assist.runtime.control import check_control_path
+
+        check_control_path(opts.control)
     if opts.speech_wav is not None:
         try:
             opts.speech_wav.mkdir(parents=True, exist_ok=True)

@@ -118,6 +118,9 @@ def format_console_line(event: Event, verbose: bool = False) -> str | None:
     if etype == "caption":
         name = f" {event['file']}" if event.get("file") else ""  # a photo of --images, named as it is described
         return f"[{t:7.2f}s] CAPTION ({event.get('source')}){name}: {event.get('text')}"
+    if etype == "control":
+        verdict = "ok" if event.get("ok") else f"refused: {event.get('reason')}"
+        return f"[{t:7.2f}s] CONTROL {event.get('command')!r} ({event.get('via')}): {verdict}"
     if etype != "status":
         return None
     name = event.get("event")

@@ -77,6 +77,7 @@ def run_live(run: RunWiring, factory: SourceFactory, first_source: FrameSource) 
             run.events.status("model_missing", text=f"captioner cannot load: {err}", model="captioner")
 
     def on_frame(frame: Frame) -> None:
+        run.latest_frame = frame  # what describe requests caption
         if run.detector_path:  # no hazard worker, no consumer: a frame left there would hold up _drain
             run.hazard_slot.put(frame)
         due = run.gate_frame(frame)

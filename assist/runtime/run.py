@@ -47,6 +47,7 @@ from assist.describe.from_detections import WarnedObject, merge_recent
 from assist.hazards import Detector, HazardAnalysis
 from assist.runtime.console_outputs import preview_gone, print_outputs, run_outputs
 from assist.runtime.display import DisplayWatch, check_display, headless_or_preview
+from assist.runtime.control import ControlSession
 from assist.runtime.errors import InternalError, OutputUnavailable
 from assist.runtime.observer import NullRunObserver, RunObserver
 from assist.runtime.options import RunOptions, RunSeams
@@ -147,6 +148,41 @@ class RunWiring:
         # Frames that are each their own scene: a folder of photos, or a one-frame video (issue 13).
         self.stills = opts.source_kind == "images"
         self.first_source: FrameSource | None = None
+        # User control (issue 16, assist/runtime/control.py).
+        self.control: ControlSession | None = None
+        self.latest_frame: Frame | None = None
+        self._describe_request: int | None = None  # frame index asked for, under shared.lock
+        self.caption_state: CaptionState | None = None  # every-frame: the caption engine, for requests
+
+    # ------------------------------------------------------------------ control (ControlHost)
+    def describe_refusal(self) -> str | None:
+        """Why a requested description cannot be made now (None: it can)."""
+        if not self.cfg.caption.enabled:
+            return "descriptions are off (caption.enabled = false)"
+        if self.latest_frame is None:
+            return "no frame yet"
+        return None
+
+    def describe_now(self) -> None:
+        """Caption the freshest frame now, whatever the gate says (trigger ``request``):
+        at once with --every-frame, else by the caption worker as its next frame."""
+        frame = self.latest_frame
+        assert frame is not None
+        with self.shared.lock:
+            self._describe_request = frame.index
+        if self.opts.every_frame:
+            if self.caption_state is not None:
+                self.process_caption(self.caption_state, frame, trigger="request")
+            return
+        self.caption_slot.put(frame)
+
+    def described_on_request(self, frame: Frame) -> bool:
+        """Every-frame: True when ``frame`` was just described on request (the gate need not)."""
+        return self._describe_request == frame.index
+
+    def control_time(self) -> float | None:
+        """Live: seconds since the first frame, for ``@t`` commands (None before it)."""
+        return None if self._t_first is None else self.clock.now() - self._t_first
 
     def slot_backlog(self) -> dict[str, int]:
         """Frames waiting for the hazard and the caption worker (0 or 1 each)."""
@@ -245,19 +281,26 @@ class RunWiring:
             translator = Translator.create(self.cfg.caption.translate_to, events=self.events)
         return engine, translator
 
-    def process_caption(self, state: CaptionState, frame: Frame, worker: SupervisedWorker | None = None,
+    def process_caption(self, state: CaptionState, frame: Frame, worker: SupervisedWorker | None = None, *,
                         trigger: str | None = None) -> None:
         """Describe one frame (and translate it); drop the result if it is ready too late.
 
         ``trigger`` (startup, scene_change, walking, refresh, request, image) is
-        logged with the caption; None: the one the gate recorded for this frame.
-        Objects warned about in the last few seconds are left out unless the
-        scene changed (scene_change, image)."""
+        logged with the caption; None: a pending user request (live) or the one
+        the gate recorded for this frame. Objects warned about in the last few
+        seconds are left out unless the scene changed (scene_change, image).
+        ``trigger="request"``: the user asked, so stale detections are used
+        rather than none and the result is spoken at once (see SpeechArbiter.say's
+        ``asked``)."""
         engine, translator = state
-        if trigger is None:
-            trigger = self._caption_triggers.pop(frame.index, "scene_change")
         with self.shared.lock:
-            warned = [] if trigger in ("scene_change", "image") else list(self._warned)
+            if (trigger is None and not self.opts.every_frame and self._describe_request is not None
+                    and frame.index >= self._describe_request):
+                trigger, self._describe_request = "request", None
+            if trigger is None:
+                trigger = self._caption_triggers.pop(frame.index, "scene_change")
+            # A new scene, or the user asking, gets the whole view, warned objects included.
+            warned = [] if trigger in ("scene_change", "image", "request") else list(self._warned)
         with self.shared.lock:
             if self.detector_path and not self.opts.every_frame:
                 # Ground the caption in detections of this frame or a later
@@ -268,8 +311,9 @@ class RunWiring:
             # None = no detector information (none running, or it has produced
             # nothing for this frame: restarting after a fault); [] = it sees nothing.
             fresh = self.opts.every_frame or self.shared.detections_frame >= frame.index
-            detections = list(self.shared.detections) if self.detector_path and fresh else None
-            if detections is not None and trigger not in ("scene_change", "image"):
+            asked = trigger == "request"
+            detections = list(self.shared.detections) if self.detector_path and (fresh or asked) else None
+            if detections is not None and trigger not in ("scene_change", "image", "request"):
                 # The same view for a moment (startup, walking, refresh): the detector
                 # flickers on real footage, so describe what the last runs saw.
                 detections = merge_recent([d for _, d in self.shared.recent_runs])
@@ -299,7 +343,7 @@ class RunWiring:
                          t=self.clock.now() if self.opts.every_frame else None,
                          source=result.source, latency_ms=round(latency_ms, 1), trigger=trigger, **self._file_of(frame))
         if self.speaker is not None:
-            self.speaker.say(result.text, Priority.TEXT, t_capture=frame.t_capture, frame=frame.index)
+            self.speaker.say(result.text, Priority.TEXT, t_capture=frame.t_capture, frame=frame.index, asked=asked)
 
     # ------------------------------------------------------------------ gate
     def make_gate(self) -> SceneGating:
@@ -447,6 +491,42 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, exit_code: ExitCodeOf,
     ok = exit_code(None)
     assert ok is not None
     result: dict[str, int] = {"code": ok}
+    try:
+        run.control = _make_control(run, stop)
+    except Exception:
+        if file_sink is not None:
+            file_sink.close()
+        raise
+    try:
+        return _supervise(run, stop, exit_code, result, file_sink, hard_exit)
+    finally:
+        run.control.close()  # the terminal is restored on every way out
+
+
+def _make_control(run: RunWiring, stop: StopSignal) -> ControlSession:
+    """The command channel of this run (--control, terminal keys, preview window keys).
+    ControlError when --control names nothing readable."""
+
+    def request_stop() -> None:
+        stop.reason = "request"
+        stop.event.set()
+
+    control = ControlSession(run.events, run, lambda: run.speaker, run.cfg.speech, request_stop=request_stop,
+                             path=run.opts.control, keys=True, window=not run.opts.headless,
+                             language=run.cfg.speech.language)
+    try:
+        control.start()
+    except Exception:
+        control.close()
+        raise
+    return control
+
+
+def _supervise(run: RunWiring, stop: StopSignal, exit_code: ExitCodeOf, result: dict[str, int],
+               file_sink: JsonlFileSink | None, hard_exit: bool) -> int:
+    """Start the runner thread; supervise, preview and take commands until the run ends."""
+    events, opts = run.events, run.opts
+    assert run.control is not None
 
     def runner() -> None:
         try:
@@ -477,6 +557,8 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, exit_code: ExitCodeOf,
         frame = run.display_frames.get(timeout=0.03)
         if frame is not None and show:
             show = _show_preview(run, frame) if watch.ok() else preview_gone(events, console, cfg.log.console)
+        if not opts.every_frame:  # every-frame: the frame loop runs commands, on the video clock
+            run.control.poll(run.control_time(), ready=run.latest_frame is not None)
     if stop.event.is_set() and stop.reason:
         run.stop_reason = stop.reason
     _shutdown(run)
@@ -493,6 +575,7 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, exit_code: ExitCodeOf,
         # than wait for it.
         sys.stdout.flush()
         sys.stderr.flush()
+        run.control.close()  # os._exit skips finally blocks and atexit
         os._exit(code)
     return code
 
@@ -527,9 +610,9 @@ def _show_preview(run: RunWiring, frame: Frame) -> bool:
 
     try:
         cv2.imshow("assist", run.overlay(frame))
-        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-            run.stop_reason = "user"
-            run.stop_event.set()
+        key = cv2.waitKey(1)
+        if run.control is not None:
+            run.control.window_key(key)  # d r p - + q (and Esc) as commands
         return True
     except cv2.error:
         # OpenCV without a GUI backend (opencv-python-headless): same as no display.

@@ -24,8 +24,8 @@ class Speaker(Protocol):
     """What the stages need of the speech output (the arbiter)."""
 
     def say(self, text: str, priority: Priority, *, t_capture: float | None = None, frame: int | None = None,
-            direction: str | None = None) -> None:
-        """Queue ``text`` at ``priority`` (non-blocking, thread-safe)."""
+            direction: str | None = None, asked: bool = False) -> None:
+        """Queue ``text`` at ``priority`` (non-blocking, thread-safe); ``asked``: the user asked for it."""
         ...
 
     def advance_to(self, t: float) -> None:
