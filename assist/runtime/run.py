@@ -46,8 +46,8 @@ from assist.describe import Describer, SceneGating
 from assist.describe.from_detections import WarnedObject, merge_recent
 from assist.hazards import Detector, HazardAnalysis
 from assist.runtime.console_outputs import preview_gone, print_outputs, run_outputs
-from assist.runtime.display import DisplayWatch, check_display, headless_or_preview
 from assist.runtime.control import ControlSession
+from assist.runtime.display import DisplayWatch, check_display, headless_or_preview
 from assist.runtime.errors import InternalError, OutputUnavailable
 from assist.runtime.observer import NullRunObserver, RunObserver
 from assist.runtime.options import RunOptions, RunSeams
@@ -498,7 +498,7 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, exit_code: ExitCodeOf,
             file_sink.close()
         raise
     try:
-        return _supervise(run, stop, exit_code, result, file_sink, hard_exit)
+        return _supervise(run, stop, exit_code, result, file_sink, hard_exit, console)
     finally:
         run.control.close()  # the terminal is restored on every way out
 
@@ -523,9 +523,9 @@ def _make_control(run: RunWiring, stop: StopSignal) -> ControlSession:
 
 
 def _supervise(run: RunWiring, stop: StopSignal, exit_code: ExitCodeOf, result: dict[str, int],
-               file_sink: JsonlFileSink | None, hard_exit: bool) -> int:
+               file_sink: JsonlFileSink | None, hard_exit: bool, console: ConsoleSink) -> int:
     """Start the runner thread; supervise, preview and take commands until the run ends."""
-    events, opts = run.events, run.opts
+    events, opts, cfg = run.events, run.opts, run.cfg
     assert run.control is not None
 
     def runner() -> None:
