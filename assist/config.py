@@ -88,6 +88,8 @@ class SceneConfig:
                                      min=0.0, max=1.0)
     min_interval_s: float = opt(4.0, "never caption more often than this", min=0.0, max=600.0)
     max_interval_s: float = opt(0.0, "caption again after this long even without change, 0 = never", min=0.0, max=3600.0)
+    startup_s: float = opt(1.5, "describe the sharpest frame seen so far this long after the first frame if no still "
+                           "view was described yet (walking), 0 = wait for a still view", min=0.0, max=60.0)
     walking_refresh_s: float = opt(15.0, "a view that keeps moving (walking) is described after this long, 0 = never",
                                    min=0.0, max=3600.0)
     dark_threshold: float = opt(0.08, "mean brightness (0..1) below which the view is too dark to describe", min=0.0, max=1.0)
@@ -168,8 +170,8 @@ class SpeechConfig:
     restart_budget: int = opt(3, "backend restarts before falling back to the silent log backend", min=0, max=100)
     notification_max_age_s: float = opt(10.0, "a status notice not started this long after it was raised is dropped",
                                         min=0.1, max=600.0)
-    verbosity: str = opt("normal", "quiet = urgent warnings only, normal, verbose = every relevant object",
-                         choices=("quiet", "normal", "verbose"))
+    verbosity: str = opt("normal", "how much is said: quiet = urgent warnings only, normal, verbose = every "
+                         "relevant object (the quieter/louder commands step it)", choices=("quiet", "normal", "verbose"))
     distance_unit: str = opt("metres", "how distances are said", choices=("metres", "steps", "none"))
     direction_style: str = opt("sides", "how directions are said: sides (on the left) or clock (at 2 o'clock)",
                                choices=("sides", "clock"))

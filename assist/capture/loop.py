@@ -321,9 +321,10 @@ class CaptureLoop:
 
     def _declare_lost(self, since: float) -> None:
         self.lost = True
-        log.warning("%s: no frame for %.1f s, camera lost; reconnecting", self.name, self.clock.now() - since)
+        log.info("%s: no frame for %.1f s, camera lost; reconnecting", self.name, self.clock.now() - since)
         text = self._say("camera_lost")
-        self.events.status("camera_lost", text=text, source=self.name, stall_timeout_s=self.cfg.stall_timeout_s)
+        self.events.status("camera_lost", text=text, said=text is not None, source=self.name,
+                           stall_timeout_s=self.cfg.stall_timeout_s)
 
     def _emit_stats(self, now: float, window: dict[str, float], final: bool = False) -> None:
         """A ``capture`` status event: fps over the last interval (the whole
@@ -452,8 +453,9 @@ class CaptureLoop:
                         self.ended = True
                         log.info("%s ended after %d frames (%d skipped)", src.name, self.frames_read,
                                  self.frames_skipped)
+                        # A folder skips its undecodable images itself (no time slot): count them too.
                         self.events.status("end_of_input", source=src.name, frames=self.frames_read,
-                                           skipped=self.frames_skipped)
+                                           skipped=self.frames_skipped + int(getattr(src, "unreadable", 0)))
                         break
                     self.frames_skipped += 1
                     skipped_in_a_row += 1
@@ -496,9 +498,10 @@ class CaptureLoop:
             if self.lost:
                 self.lost = False
                 self.reconnects += 1
-                log.warning("%s: camera back", src.name)
+                log.info("%s: camera back", src.name)  # the spoken notice says it
                 text = self._say("camera_back")
-                self.events.status("camera_back", text=text, source=src.name, reconnects=self.reconnects)
+                self.events.status("camera_back", text=text, said=text is not None, source=src.name,
+                                   reconnects=self.reconnects)
             self.frames_read += 1
             frame = Frame(index=index, t_capture=t_capture, image=frame_img)
             index += 1

@@ -163,6 +163,15 @@ def load_error(path: str | None, exc: BaseException) -> DetectorModelMissing:
                                 "to a working YOLO model")
 
 
+def _raise_if_runtime_missing(model: str, exc: BaseException) -> None:
+    """DetectorModelMissing naming the package and extra when ``exc`` is a missing format runtime."""
+    from assist.hazards.runtimes import missing_runtime_message
+
+    message = missing_runtime_message(model, exc)
+    if message is not None:
+        raise DetectorModelMissing(message) from None
+
+
 class YoloDetector:
     """An ultralytics YOLO model behind ``detect(image_bgr) -> list[Detection]``.
 
@@ -190,14 +199,20 @@ class YoloDetector:
 
             self.model = YOLO(self.path, task="detect")
         except Exception as exc:  # corrupt file, wrong format, failed download, missing runtime
+            _raise_if_runtime_missing(self.path, exc)
             raise DetectorModelMissing(f"{self.path}: cannot load detector weights "
                                        f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}); "
                                        + _how_to_get(p.name)) from None
-        self.names: dict[int, str] = dict(self.model.names)
         # Half precision only where it is supported and faster: PyTorch weights on CUDA.
         self.half = self.device.startswith("cuda") and p.suffix == ".pt"
         t0 = time.perf_counter()
-        self._predict(np.zeros((self.imgsz, self.imgsz, 3), dtype=np.uint8))
+        try:
+            # Exports load their runtime here (``names`` builds the backend), not in YOLO().
+            self.names: dict[int, str] = dict(self.model.names)
+            self._predict(np.zeros((self.imgsz, self.imgsz, 3), dtype=np.uint8))
+        except ModuleNotFoundError as exc:
+            _raise_if_runtime_missing(self.path, exc)
+            raise
         log.info("detector %s loaded on %s (imgsz %d), warm-up %.0f ms", self.path, self.device, self.imgsz,
                  (time.perf_counter() - t0) * 1000)
         self._note_static_size()

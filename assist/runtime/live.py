@@ -79,10 +79,12 @@ def run_live(run: RunWiring, factory: SourceFactory, first_source: FrameSource) 
             run.events.status("model_missing", text=f"captioner cannot load: {err}", model="captioner")
 
     def on_frame(frame: Frame) -> None:
+        run.latest_frame = frame  # what describe requests caption
         if run.detector_path:  # no hazard worker, no consumer: a frame left there would hold up _drain
             run.hazard_slot.put(frame)
-        if run.gate_frame(frame):
-            run.caption_slot.put(frame)
+        due = run.gate_frame(frame)
+        if due is not None:
+            run.caption_slot.put(due)
         run.display_frames.put(frame)
         run.write_video(frame, fps)
         if run.input_exhausted(frame):

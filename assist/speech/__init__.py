@@ -31,26 +31,15 @@ class Speaker(Protocol):
     def say(self, text: str, priority: Priority, *, t_capture: float | None = None, frame: int | None = None,
             direction: str | None = None, compose: Callable[[], object] | None = None,
             subjects: frozenset[object] | set[object] | tuple[object, ...] = (), state_key: str | None = None,
-            repeat: bool = False) -> None:
+            asked: bool = False) -> None:
         """Queue ``text`` at ``priority`` (non-blocking, thread-safe). ``compose`` makes
         the words when it starts; ``subjects`` / ``state_key`` let a newer utterance
-        about the same objects / state replace it (see ``assist.speech.arbiter``)."""
+        about the same objects / state replace it (see ``assist.speech.arbiter``);
+        ``asked``: the user asked for it."""
         ...
 
     def estimate_duration(self, text: str) -> float:
         """Seconds ``text`` takes to say at the configured rate."""
-        ...
-
-    def repeat_last(self) -> bool:
-        """Say the last utterance again (user command); False when nothing was said yet."""
-        ...
-
-    def mute_below(self, level: Priority) -> None:
-        """Drop everything less urgent than ``level`` until :meth:`unmute` (user command)."""
-        ...
-
-    def unmute(self) -> None:
-        """Undo :meth:`mute_below`."""
         ...
 
     def advance_to(self, t: float) -> None:

@@ -144,10 +144,14 @@ class Announcer:
         return max(seen) if seen else None
 
     def describe(self, decision: Any, world: WorldModel) -> str:
-        """The words for one decision as they would be said now (for the hazard event's text)."""
-        group = WarningGroup(decision.label, tuple(decision.track_ids or (decision.track_id,)),
-                             Priority(decision.priority), getattr(decision, "direction", None))
-        return self._group_text(group, self._members(group, world, require_hazard=False)) or decision.text
+        """The words for one decision (the hazard event's text): its own class, count,
+        direction and state, with its lead object's distance and clock position."""
+        del world  # the decision carries the state it was made on
+        unit = self.cfg.distance_unit
+        return hazard_phrase(decision.label, getattr(decision, "count", 1), decision.direction, decision.proximity,
+                             decision.approaching, self.language, distance_m=getattr(decision, "distance_m", None),
+                             clock=getattr(decision, "clock", None), distance_unit=unit,
+                             direction_style=self.cfg.direction_style)
 
     def compose_warning(self, groups: Sequence[WarningGroup], *, mark: bool = True,
                         said: list[int] | None = None) -> str | None:

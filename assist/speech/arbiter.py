@@ -38,17 +38,20 @@ Late words and states (issue 15):
   cancel it, it never expires, and when something more urgent interrupts it
   it is said again afterwards: the last state heard is the true one.
 
-For user commands: :meth:`repeat_last` says the last utterance again
-(``repeat: true`` on its events, no cool-down), :meth:`mute_below` drops
-everything less urgent than a level (``dropped``, reason ``muted``) until
-:meth:`unmute`.
-
 Every decision is a ``speech`` event: ``start``, ``end``, ``interrupted``,
 ``dropped`` (with a ``reason``: expired, replaced, cancelled, superseded,
-gone, muted, stopped, backend_failed) or ``suppressed``. A backend that raises is restarted; after
+gone, paused, quiet, stopped, backend_failed) or ``suppressed``. A backend
+that raises is restarted; after
 ``speech.restart_budget`` failures in a row the arbiter switches to the
 ``none`` backend (``status`` event ``speech_fallback``) and keeps going, so
 warnings always reach the log.
+
+User control (``assist.runtime.control``): ``set_paused`` mutes everything
+but urgent warnings (muted items are ``dropped`` with reason ``paused``;
+``speech.verbosity = "quiet"`` does the same with reason ``quiet``);
+``repeat_last`` says the last utterance again (``repeat: true``); an item
+``say(..., asked=True)`` is what the user asked for: never muted or
+suppressed, it cuts off a description but never a warning.
 
 Two ways to run:
 
@@ -97,8 +100,10 @@ class _Item:
     subjects: frozenset[object] = frozenset()
     state_key: str | None = None
     superseded: bool = False
-    repeat: bool = False
     log_fields: dict[str, object] | None = None  # extra fields for the start event (from compose)
+    asked: bool = False  # the user asked for it (control): never muted, cut off by warnings only
+    repeat: bool = False  # a repeat the user asked for: its events carry repeat: true
+    remember: bool = True  # False for control confirmations: "repeat" skips them
 
     @property
     def priority(self) -> Priority:
@@ -109,7 +114,8 @@ class _Item:
         utt = Utterance(self.utt.text, self.utt.priority, self.utt.frame, self.utt.direction,
                         earcon=self.utt.earcon, seq=self.utt.seq)
         return _Item(utt, self.key, self.t_said, self.t_capture, self.expires, compose=self.compose,
-                     subjects=self.subjects, state_key=self.state_key, repeat=self.repeat)
+                     subjects=self.subjects, state_key=self.state_key, asked=self.asked, repeat=self.repeat,
+                     remember=self.remember)
 
 
 @dataclass(frozen=True)
@@ -142,12 +148,13 @@ class SpeechArbiter:
         self._queue: list[_Item] = []
         self._current: _Item | None = None
         self._last_start: dict[str, float] = {}
-        self._last_said: tuple[str, Priority, int | None] | None = None  # for repeat_last
-        self._mute_below: Priority | None = None
         self._seq = 0
         self._failures = 0
         self._stopping = False
         self._thread: threading.Thread | None = None
+        # User control (issue 16): what "repeat" says, and the pause switch.
+        self._last_said: tuple[str, Priority, int | None] | None = None
+        self.paused = False
         # Virtual mode: the playing item's end time and when the player is free.
         self._v_end = 0.0
         self._v_free = self.clock.now()
@@ -197,18 +204,35 @@ class SpeechArbiter:
             return self.cfg.caption_max_age_s
         return self.cfg.notification_max_age_s
 
+    def _muted_reason(self, priority: Priority, state_key: str | None = None) -> str | None:
+        """Why an item at ``priority`` is not spoken now: ``paused`` or ``quiet``
+        (speech.verbosity); urgent warnings are never muted, and ``quiet`` never
+        mutes a state (the camera lost or back must be heard)."""
+        if priority == Priority.IMPORTANT:
+            return None
+        if self.paused:
+            return "paused"
+        if getattr(self.cfg, "verbosity", "normal") == "quiet" and state_key is None:
+            return "quiet"
+        return None
+
     def say(self, text: str, priority: Priority, *, t_capture: float | None = None, frame: int | None = None,
             direction: str | None = None, compose: Callable[[], object] | None = None,
             subjects: frozenset[object] | set[object] | tuple[object, ...] = (), state_key: str | None = None,
-            repeat: bool = False) -> None:
+            asked: bool = False, repeat: bool = False, remember: bool = True) -> None:
         """Queue ``text`` at ``priority`` (non-blocking, thread-safe).
 
         ``t_capture`` is the clock time of the frame it is about (default now):
         expiry counts from there. ``direction`` (left/ahead/right) pans the
         earcon that precedes an important warning. ``compose``, ``subjects``
         and ``state_key``: see the module doc (``text`` is then the words as
-        they would be now, for the log of a drop before the start).
-        ``repeat``: said again on request (no cool-down, ``repeat: true``).
+        they would be now, for the log of a drop before the start). ``asked``:
+        the user asked for it (a requested description, a repeat, a control
+        confirmation): it is spoken even when paused or quiet and despite the
+        repeat cool-down, cuts off a playing description or notice (never a
+        warning) and is not replaced or cancelled while queued. ``repeat`` marks
+        its events ``repeat: true``; ``remember=False`` keeps it out of
+        :meth:`repeat_last`.
         """
         text = " ".join(str(text).split())
         if not text:
@@ -223,14 +247,16 @@ class SpeechArbiter:
             self._seq += 1
             utt = Utterance(text, priority, frame, direction, seq=self._seq)
             item = _Item(utt, normalize_text(text), now, t_cap, t_cap + self._max_age(priority), compose=compose,
-                         subjects=frozenset(subjects), state_key=state_key, repeat=repeat)
+                         subjects=frozenset(subjects), state_key=state_key, asked=asked, repeat=repeat,
+                         remember=remember)
             if self._stopping:
                 self._emit(item, "dropped", now, reason="stopped")
                 return
-            if self._mute_below is not None and priority > self._mute_below:
-                self._emit(item, "dropped", now, reason="muted")
+            muted = None if asked else self._muted_reason(priority, state_key)
+            if muted is not None:
+                self._emit(item, "dropped", now, reason=muted)
                 return
-            if not repeat and compose is None and state_key is None and self._is_repeat(item, now):
+            if not asked and compose is None and state_key is None and self._is_repeat(item, now):
                 self._emit(item, "suppressed", now)
                 return
             if priority == Priority.IMPORTANT and direction and self.cfg.earcon:
@@ -246,6 +272,8 @@ class SpeechArbiter:
                     self._emit(q, "dropped", now, reason="superseded")
                 elif q.state_key is not None:
                     keep.append(q)
+                elif q.asked and q.priority >= Priority.TEXT:
+                    keep.append(q)  # the user asked for it: only played or expired
                 elif priority <= Priority.MESSAGE and q.priority >= Priority.TEXT:
                     self._emit(q, "dropped", now, reason="cancelled")
                 elif priority == Priority.TEXT and q.priority == Priority.TEXT:
@@ -262,7 +290,8 @@ class SpeechArbiter:
                     newer_state
                     or (priority == Priority.IMPORTANT and cur.priority > Priority.IMPORTANT)
                     or (priority == Priority.MESSAGE and cur.priority >= Priority.TEXT)
-                    or (cur.priority == Priority.NOTIFICATION and priority < Priority.NOTIFICATION)):
+                    or (cur.priority == Priority.NOTIFICATION and priority < Priority.NOTIFICATION)
+                    or (asked and cur.priority >= Priority.TEXT)):
                 cur.interrupted_at = now
                 cur.superseded = newer_state
                 cur.utt.cancel.set()
@@ -384,7 +413,6 @@ class SpeechArbiter:
                 # have replaced it): it is current now, not late.
                 best.expires += now - best.t_capture
                 best.t_capture = now
-            self._last_said = (best.utt.text, best.priority, best.utt.frame)
             return best
         return None
 
@@ -403,6 +431,7 @@ class SpeechArbiter:
                 now = self.clock.now()
                 self._current = item
                 self._last_start[item.key] = now
+                self._remember_locked(item)
                 self._emit(item, "start", now)
             self._play_with_restarts(item)
             with self._cond:
@@ -480,6 +509,7 @@ class SpeechArbiter:
                 return
             self._current = item
             self._last_start[item.key] = start
+            self._remember_locked(item)
             self._emit(item, "start", start)
             self._v_end = round(start + self.backend.utterance_duration(item.utt), 6)
             if self.backend.wav_dir is not None:
@@ -517,41 +547,66 @@ class SpeechArbiter:
                 return not self._queue and self._current is None
             return self._cond.wait_for(lambda: not self._queue and self._current is None, timeout)
 
-    # ------------------------------------------------------------------ user commands
+    # ------------------------------------------------------------------ user control (issue 16)
+    def _remember_locked(self, item: _Item) -> None:
+        if item.remember:
+            self._last_said = (item.utt.text, item.priority, item.utt.frame)
+
+    @property
+    def last_said(self) -> str | None:
+        """The text :meth:`repeat_last` would say, or None."""
+        with self._cond:
+            return self._last_said[0] if self._last_said is not None else None
+
     def repeat_last(self) -> bool:
-        """Say the last utterance that started again, whatever the repeat cool-down
-        (its events carry ``repeat: true``). False when nothing was said yet."""
+        """Say the last utterance again (``repeat: true``), whatever the cool-down; False when none.
+
+        A repeated urgent warning is queued as an ordinary warning: it is old
+        news, so it must not cut off a warning about now.
+        """
         with self._cond:
             last = self._last_said
         if last is None:
             return False
         text, priority, frame = last
-        self.say(text, priority, frame=frame, repeat=True)
+        self.say(text, max(priority, Priority.MESSAGE), frame=frame, asked=True, repeat=True)
         return True
 
-    def mute_below(self, level: Priority) -> None:
-        """Drop everything less urgent than ``level`` (queued now and said later, reason
-        ``muted``) until :meth:`unmute`; ``Priority.IMPORTANT`` = only urgent warnings."""
+    def say_feedback(self, text: str) -> None:
+        """A short confirmation of a user command: said at once (after a playing warning), never repeated."""
+        self.say(text, Priority.TEXT, asked=True, remember=False)
+
+    def set_paused(self, paused: bool) -> None:
+        """Mute (True) or unmute everything but urgent warnings. Pausing drops what is
+        queued and cuts off what is playing, except urgent warnings and what the user asked for."""
+        kill = False
         now = self.clock.now()
         with self._cond:
-            self._mute_below = Priority(level)
+            if not self.realtime:
+                self._advance_locked(now)
+            self.paused = paused
+            if not paused:
+                return
             keep = []
             for q in self._queue:
-                if q.priority > level:
-                    self._emit(q, "dropped", now, reason="muted")
-                else:
+                if q.priority == Priority.IMPORTANT or q.asked:
                     keep.append(q)
+                else:
+                    self._emit(q, "dropped", now, reason="paused")
             self._queue = keep
-
-    def unmute(self) -> None:
-        """Undo :meth:`mute_below`."""
-        with self._cond:
-            self._mute_below = None
-
-    @property
-    def muted_below(self) -> Priority | None:
-        """The level set by :meth:`mute_below`, or None."""
-        return self._mute_below
+            cur = self._current
+            if cur is not None and cur.interrupted_at is None and cur.priority != Priority.IMPORTANT and not cur.asked:
+                cur.interrupted_at = now
+                cur.utt.cancel.set()
+                if self.realtime:
+                    kill = True
+                    self._cond.notify_all()
+                else:
+                    self._emit(cur, "interrupted", now)
+                    self._current = None
+                    self._v_free = now
+        if kill:
+            self.backend.interrupt()
 
     def estimate_duration(self, text: str) -> float:
         """Seconds ``text`` takes to say at the configured rate (the backend's estimate)."""
