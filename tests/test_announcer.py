@@ -168,7 +168,7 @@ def test_a_queued_state_is_replaced_by_the_newer_state() -> None:
     assert [(e["text"], e["reason"]) for e in dropped] == [("Hazard detection unavailable", "superseded")]
 
 
-def test_repeat_last_and_mute() -> None:
+def test_repeat_last_and_pause() -> None:
     rig = Rig()
     rig.arb.say("Bus ahead", Priority.MESSAGE)
     rig.arb.flush()
@@ -177,17 +177,27 @@ def test_repeat_last_and_mute() -> None:
     rig.arb.flush()
     assert rig.said() == ["Bus ahead", "Bus ahead"]
     assert rig.speech_events("start")[-1].get("repeat") is True
-    rig.arb.mute_below(Priority.IMPORTANT)
+    rig.arb.set_paused(True)
     rig.arb.say("a street", Priority.TEXT)
     rig.arb.say("Car ahead, very near", Priority.IMPORTANT)
     rig.arb.flush()
     assert rig.said()[-1] == "Car ahead, very near"
-    assert [e["reason"] for e in rig.speech_events("dropped")] == ["muted"]
-    rig.arb.unmute()
+    assert [e["reason"] for e in rig.speech_events("dropped")] == ["paused"]
+    rig.arb.set_paused(False)
     rig.clock.advance_to(6.0)
     rig.arb.say("a street", Priority.TEXT)
     rig.arb.flush()
     assert rig.said()[-1] == "a street"
+
+
+def test_quiet_never_mutes_a_camera_state() -> None:
+    rig = Rig(SpeechConfig(verbosity="quiet"))
+    rig.ann.state("camera_lost")
+    rig.ann.state("camera_back")
+    rig.arb.say("a street", Priority.TEXT)
+    rig.arb.flush()
+    assert rig.said()[-1] == "Camera back"
+    assert [e["reason"] for e in rig.speech_events("dropped")] == ["quiet"]
 
 
 def test_hazard_event_fields_carry_distance_clock_and_ttc() -> None:

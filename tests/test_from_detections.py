@@ -162,7 +162,8 @@ def test_nothing_and_other_languages() -> None:
     assert describe_detections(None) == "Nothing recognisable in view."
     assert describe_detections([], "de") == "Nichts Erkennbares in Sicht."
     dets = [det("person", 0.5, 0.5), det("person", 0.45, 0.4), det("bus", 0.9, 0.3)]
-    assert describe_detections(dets, "fr") == "Deux personnes devant, bus à droite."
+    # French singulars carry their article (issue 15: a bare "personne" reads as "nobody").
+    assert describe_detections(dets, "fr") == "Deux personnes devant, un bus à droite."
 
 
 _LABELS = st.sampled_from(COCO_CLASSES)

@@ -194,7 +194,9 @@ def test_image_command_hazards_use_the_same_distances(detector, bus_jpg: Path) -
     cfg = Config()
     found = image_hazards(detector.detect(img), cfg, aspect=w / h)
     assert {hz.label for hz in found} >= {"bus", "person"}
-    # Nearest first: a person beside the bus (1.7 m prior) reads nearer than the bus behind them.
-    assert found[0].label == "person" and found[0].proximity in ("near", "very near")
+    # Vehicles first (tier), then people; the people in front of the bus are near.
+    assert found[0].label == "bus"
+    people = [hz for hz in found if hz.label == "person"]
+    assert people and all(hz.proximity in ("near", "very near") for hz in people)
     bus = next(hz for hz in found if hz.label == "bus")
     assert bus.text.startswith("Bus ahead") and ("metres" in bus.text or "very near" in bus.text)
