@@ -4,11 +4,15 @@ PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The model server's own environment (PyTriton needs numpy<2): made once, then cached.
+SERVE_STAMP := .venv-serve/.installed
+PORT ?= 8000
+HOST ?= 127.0.0.1
 SHARED ?= $(abspath ../shared)
 # The real detector for offline machines (this one cannot download yolo11n.pt).
 DETECTOR ?= $(SHARED)/models/yolo11n_int8_openvino_model
 
-.PHONY: demo test quick lint bench bench-quick soak espeak clean
+.PHONY: demo test quick lint bench bench-quick soak espeak clean serve serve-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -18,6 +22,17 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+$(SERVE_STAMP): assist/serve/requirements.txt | $(STAMP)
+	$(VPY) -m assist.serve.launch --prepare
+
+serve-venv: $(SERVE_STAMP)
+
+# A Triton Inference Server with the detector (and the captioner, when its weights are found):
+# HTTP on PORT, gRPC on PORT+1, metrics on PORT+2, listening on HOST (this machine only by default).
+serve: $(STAMP) $(SERVE_STAMP)
+	@if [ -z "$$ASSIST_DETECTOR" ] && [ -e "$(DETECTOR)" ]; then export ASSIST_DETECTOR="$(DETECTOR)"; fi; \
+	exec $(VPY) -m assist.serve.launch --port $(PORT) --host $(HOST) $(SERVE_ARGS)
 
 # Debian's espeak-ng: the default speech engine on Linux, and real-audio tests need it.
 espeak:
@@ -35,7 +50,7 @@ demo: $(STAMP)
 	@if [ -z "$$ASSIST_DETECTOR" ] && [ -e "$(DETECTOR)" ]; then export ASSIST_DETECTOR="$(DETECTOR)"; fi; \
 	$(VPY) run.py --demo --headless --log demo.jsonl $(DEMO_ARGS)
 
-test: $(STAMP) espeak
+test: $(STAMP) $(SERVE_STAMP) espeak
 	@if [ -z "$$ASSIST_DETECTOR" ] && [ -e "$(DETECTOR)" ]; then export ASSIST_DETECTOR="$(DETECTOR)"; fi; \
 	export ASSIST_SHARED="$${ASSIST_SHARED:-$(SHARED)}"; \
 	$(VPY) -m ruff check assist tests bench run.py && \
@@ -59,4 +74,4 @@ bench-quick: $(STAMP)
 	$(VPY) bench/run.py --quick --json bench/last.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-serve .pytest_cache .ruff_cache

@@ -149,7 +149,8 @@ class Agent:
         from assist.hazard_policy import HazardAnalyzer
 
         assert self.detector_path is not None
-        return YoloDetector(self.detector_path, self.cfg.hazards), HazardAnalyzer(self.cfg.hazards, self._language)
+        return (YoloDetector(self.detector_path, self.cfg.hazards, stop=self.stop_event),
+                HazardAnalyzer(self.cfg.hazards, self._language))
 
     def process_hazards(self, state: tuple[Any, Any], frame: Frame, worker: SupervisedWorker | None = None) -> None:
         """Detect on one frame, update tracks, publish and announce."""
