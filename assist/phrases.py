@@ -111,28 +111,32 @@ _QUALIFIERS: dict[str, tuple[str, str, str]] = {
 }
 
 NOTICE_KEYS = ("camera_lost", "camera_back", "too_dark", "too_blurred", "captions_unavailable",
-               "hazards_unavailable", "speech_fallback", "started", "stopped")
+               "hazards_unavailable", "speech_fallback", "started", "stopped", "hazards_back", "captions_back")
 
 _NOTICES: dict[str, dict[str, str]] = {
     "en": {
+        "hazards_back": "Hazard detection back", "captions_back": "Descriptions back",
         "camera_lost": "Camera lost", "camera_back": "Camera back", "too_dark": "Too dark to describe",
         "too_blurred": "Too blurred to describe", "captions_unavailable": "Descriptions unavailable",
         "hazards_unavailable": "Hazard detection unavailable", "speech_fallback": "Switched to backup voice",
         "started": "Assistant ready", "stopped": "Assistant stopped",
     },
     "fr": {
+        "hazards_back": "Détection des dangers rétablie", "captions_back": "Descriptions rétablies",
         "camera_lost": "Caméra perdue", "camera_back": "Caméra retrouvée", "too_dark": "Trop sombre pour décrire",
         "too_blurred": "Trop flou pour décrire", "captions_unavailable": "Descriptions indisponibles",
         "hazards_unavailable": "Détection des dangers indisponible", "speech_fallback": "Voix de secours activée",
         "started": "Assistant prêt", "stopped": "Assistant arrêté",
     },
     "de": {
+        "hazards_back": "Gefahrenerkennung wieder da", "captions_back": "Beschreibungen wieder da",
         "camera_lost": "Kamera verloren", "camera_back": "Kamera wieder da", "too_dark": "Zu dunkel zum Beschreiben",
         "too_blurred": "Zu unscharf zum Beschreiben", "captions_unavailable": "Beschreibungen nicht verfügbar",
         "hazards_unavailable": "Gefahrenerkennung nicht verfügbar", "speech_fallback": "Ersatzstimme aktiv",
         "started": "Assistent bereit", "stopped": "Assistent beendet",
     },
     "es": {
+        "hazards_back": "Detección de peligros recuperada", "captions_back": "Descripciones recuperadas",
         "camera_lost": "Cámara perdida", "camera_back": "Cámara recuperada",
         "too_dark": "Demasiado oscuro para describir",
         "too_blurred": "Demasiado borroso para describir", "captions_unavailable": "Descripciones no disponibles",

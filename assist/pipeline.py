@@ -490,7 +490,7 @@ def _run_live(agent: Agent, factory: Callable[[], Any], first_source: Any) -> in
         hazard_worker = SupervisedWorker(
             "hazards", agent.make_hazard_state, hazard_step, stop=stop, deadline_s=cfg.hazards.deadline_s,
             on_fault=lambda kind, msg: agent.notice("hazards_unavailable", event="worker_fault"),
-            on_recovered=lambda: agent.events.status("worker_recovered", worker="hazards"))
+            on_recovered=lambda: _recovered(agent, "hazards"))
         agent._workers.append(hazard_worker)
     if cfg.caption.enabled:
         def caption_step(engine: Any) -> None:
@@ -501,7 +501,7 @@ def _run_live(agent: Agent, factory: Callable[[], Any], first_source: Any) -> in
         caption_worker = SupervisedWorker(
             "captions", agent.make_caption_state, caption_step, stop=stop, deadline_s=cfg.caption.deadline_s,
             on_fault=lambda kind, msg: agent.notice("captions_unavailable", event="worker_fault"),
-            on_recovered=lambda: agent.events.status("worker_recovered", worker="captions"))
+            on_recovered=lambda: _recovered(agent, "captions"))
         agent._workers.append(caption_worker)
     for worker in agent._workers:
         worker.start()
@@ -540,6 +540,12 @@ def _run_live(agent: Agent, factory: Callable[[], Any], first_source: Any) -> in
         _drain(agent)
     _raise_capture_error(agent)
     return exitcodes.OK
+
+
+def _recovered(agent: Agent, worker: str) -> None:
+    """A restarted worker works again: log it, and say so (the user heard "... unavailable")."""
+    agent.events.status("worker_recovered", worker=worker)
+    agent.notice(f"{worker}_back")
 
 
 def _raise_capture_error(agent: Agent) -> None:

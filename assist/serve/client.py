@@ -12,6 +12,7 @@ and says "back" (assist/workers.py restarts it).
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import socket
@@ -70,6 +71,9 @@ def _http_config(url: ModelURL, timeout_s: float) -> dict[str, Any]:
             raise RemoteModelUnavailable(f"{url}: the Triton server answered: {message}") from None
         raise RemoteModelUnavailable(f"{url}: {url.netloc} answered HTTP {exc.code} {exc.reason} to {address}: "
                                      "not a Triton server (no KServe v2 API there)") from None
+    except http.client.HTTPException as exc:
+        raise RemoteModelUnavailable(f"{url}: {url.netloc} answered, but not in HTTP ({type(exc).__name__}); "
+                                     "is it the gRPC port? HTTP is the gRPC port - 1") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise RemoteModelUnavailable(f"{url}: no answer from {url.netloc} ({reason}); {_hint(url)}") from None
