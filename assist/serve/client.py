@@ -12,6 +12,7 @@ and says "back" (assist/workers.py restarts it).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
@@ -103,10 +104,8 @@ def _grpc_config(url: ModelURL, timeout_s: float) -> dict[str, Any]:
                                          f"is it the HTTP port? gRPC is the HTTP port + 1") from None
         raise RemoteModelUnavailable(f"{url}: the Triton server answered: {message}") from None
     finally:
-        try:
+        with contextlib.suppress(Exception):  # closing a failed channel
             client.close()
-        except Exception:  # noqa: BLE001 - closing a failed channel
-            pass
     return config
 
 

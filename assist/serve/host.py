@@ -20,7 +20,6 @@ stdout is the protocol; everything any library prints goes to stderr.
 from __future__ import annotations
 
 import argparse
-import ast
 import logging
 import os
 import sys

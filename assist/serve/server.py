@@ -33,10 +33,12 @@ import argparse
 import logging
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -185,6 +187,23 @@ def python_libdir_first(env: dict[str, str] | os._Environ[str]) -> None:
     env["LD_LIBRARY_PATH"] = os.pathsep.join([libdir, *parts])
 
 
+def workspace_dir() -> Path:
+    """This server's PyTriton workspace (model repository, sockets, a 22 MB copy of tritonserver), in the
+    temporary folder; those of servers that were killed (no pid any more) are removed first."""
+    base = Path(tempfile.gettempdir())
+    for old in base.glob("assist-serve-*"):
+        try:
+            pid = int(old.name.rsplit("-", 1)[1])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except (ValueError, PermissionError):
+            continue
+    path = base / f"assist-serve-{os.getpid()}"
+    shutil.rmtree(path, ignore_errors=True)
+    return path
+
+
 class Server:
     """The hosts, the Triton server and the bindings; ``start`` then ``stop``."""
 
@@ -213,7 +232,7 @@ class Server:
             if self.stop_event.is_set():
                 return False
         python_libdir_first(os.environ)
-        workspace = Workspace(None)
+        workspace = Workspace(workspace_dir())
         config = TritonConfig(http_address=a.host, http_port=a.port, grpc_address=a.host, grpc_port=a.port + 1,
                               metrics_address=a.host, metrics_port=a.port + 2, exit_timeout_secs=2,
                               log_verbose=1 if a.verbose else 0)
