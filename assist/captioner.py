@@ -152,6 +152,10 @@ def resolve_captioner(cfg: CaptionConfig, *, models_dir: Path | None = None, dow
         candidates.append(env)
     if cfg.model.strip():
         candidates.append(cfg.model.strip())
+    from assist.serve import is_remote
+
+    if candidates and is_remote(candidates[0]):
+        return candidates[0]  # a served captioner (assist/describe/remote.py)
     for cand in candidates:
         p = Path(cand).expanduser()
         if not p.is_absolute() and not p.exists():
@@ -427,6 +431,16 @@ def load_captioner(cfg: CaptionConfig, path: str | None = None) -> Captioner:
         reason = "offline (HF_HUB_OFFLINE)" if _offline() else "download failed or no internet"
         raise CaptionModelMissing(f"captioner {cfg.model!r} not found (looked in {where}; {reason}); "
                                   f"{how_to_get(cfg.model)}")
+    from assist.serve import is_remote
+
+    if is_remote(path):
+        from assist.describe.remote import RemoteCaptioner
+        from assist.serve.client import RemoteModelUnavailable
+
+        try:
+            return RemoteCaptioner(path, cfg)  # type: ignore[return-value] - the same interface
+        except RemoteModelUnavailable as exc:
+            raise CaptionModelMissing(str(exc)) from None
     return Captioner(path, cfg)
 
 
@@ -487,8 +501,12 @@ class CaptionEngine:
         """
         dets = list(detections) if detections is not None else None
         if self.captioner is not None:
+            from assist.serve.client import RemoteModelUnavailable
+
             try:
                 raw = self.captioner.caption(image_bgr)
+            except RemoteModelUnavailable:
+                raise  # a lost server is an outage: the caption worker says so and reconnects
             except Exception as exc:  # noqa: BLE001 - a failing model must not silence descriptions
                 self.failures += 1
                 if self.failures == 1 or self.failures % 50 == 0:

@@ -407,6 +407,7 @@ def _run(agent: Agent) -> int:
         # every photo is described (see gate_frame).
         cfg.hazards.confirm_frames = 1
     agent.detector_path = agent.resolve_detector()
+    _check_served_captioner(cfg, events)
     factory, first_source = make_source_factory(cfg, opts)
     events.status("started", source=f"{opts.source_kind}:{opts.source_value}" if opts.source_value
                   else opts.source_kind, detector=agent.detector_path, every_frame=opts.every_frame)
@@ -415,6 +416,23 @@ def _run(agent: Agent) -> int:
     if opts.every_frame:
         return _run_every_frame(agent, factory, first_source)
     return _run_live(agent, factory, first_source)
+
+
+def _check_served_captioner(cfg: Config, events: EventLog) -> None:
+    """A captioner named by URL must answer now: a wrong URL is an error (exit 4), not a silent fallback."""
+    from assist.captioner import ENV_VAR
+    from assist.serve import is_remote
+
+    ref = os.environ.get(ENV_VAR, "").strip() or cfg.caption.model.strip()
+    if not cfg.caption.enabled or not is_remote(ref):
+        return
+    from assist.serve.client import RemoteModelUnavailable, probe
+
+    try:
+        probe(ref)
+    except RemoteModelUnavailable as exc:
+        events.status("model_missing", text=str(exc), model="captioner")
+        raise CliError(str(exc), exitcodes.MODEL) from None
 
 
 def _run_every_frame(agent: Agent, factory: Callable[[], Any], first_source: Any) -> int:

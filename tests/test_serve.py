@@ -14,8 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from helpers_caption import build_tiny_vit_gpt2, make_picture, teach_caption
 from helpers_cli import ROOT, assert_clean_error, read_log, run_cli
 from helpers_clips import read_video, write_video
 from helpers_serve import ServerProcess, free_port_triple
@@ -32,9 +34,25 @@ def serve_venv() -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(serve_venv: Path, detector_path: Path):  # noqa: ANN201 - generator fixture
-    """One server with the real detector for the module."""
-    srv = ServerProcess(free_port_triple(), detector=str(detector_path))
+def picture() -> np.ndarray:
+    return make_picture(1)
+
+
+@pytest.fixture(scope="module")
+def tiny_captioner(tmp_path_factory: pytest.TempPathFactory, picture: np.ndarray) -> Path:
+    """A tiny ViT-GPT2 built here (the real transformers classes), taught a caption for ``picture``."""
+    import torch
+
+    torch.set_num_threads(1)
+    d = build_tiny_vit_gpt2(tmp_path_factory.mktemp("served") / "tiny-vit-gpt2")
+    teach_caption(d, picture, "a red bus parked next to a tree")
+    return d
+
+
+@pytest.fixture(scope="module")
+def server(serve_venv: Path, detector_path: Path, tiny_captioner: Path):  # noqa: ANN201 - generator fixture
+    """One server with the real detector and a tiny captioner for the module."""
+    srv = ServerProcess(free_port_triple(), detector=str(detector_path), captioner=str(tiny_captioner))
     try:
         srv.wait_ready()
         yield srv
@@ -91,6 +109,39 @@ def test_unusable_server_exits_4_naming_the_url(server: ServerProcess, videos_di
     proc = run_cli("--video", str(videos_dir / "street_night.mp4"), "--headless", "--speech", "none",
                    env={"ASSIST_DETECTOR": url}, timeout=120)
     assert_clean_error(proc, 4, *fragments)
+
+
+def test_served_captioner_says_what_the_local_one_says(server: ServerProcess, tiny_captioner: Path,
+                                                       picture: np.ndarray) -> None:
+    from assist.captioner import Captioner
+    from assist.config import CaptionConfig
+    from assist.describe.remote import RemoteCaptioner
+
+    local = Captioner(str(tiny_captioner), CaptionConfig(model=str(tiny_captioner), device="cpu")).caption(picture)
+    assert local.strip()
+    for url in (f"grpc://127.0.0.1:{server.port + 1}/captioner", f"http://127.0.0.1:{server.port}/captioner"):
+        remote = RemoteCaptioner(url, CaptionConfig(model=url))
+        assert remote.caption(picture) == local
+        assert remote.caption_batch([picture, picture[:, ::-1].copy()])[0] == local
+
+
+def test_image_command_with_both_models_served(server: ServerProcess, picture: np.ndarray, tmp_path: Path) -> None:
+    import cv2
+
+    image = tmp_path / "picture.png"
+    cv2.imwrite(str(image), picture)
+    proc = run_cli("--image", str(image), env={"ASSIST_DETECTOR": f"grpc://127.0.0.1:{server.port + 1}/detector",
+                                               "ASSIST_CAPTIONER": f"http://127.0.0.1:{server.port}/captioner"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Caption:" in proc.stdout and "bus" in proc.stdout.lower(), proc.stdout
+
+
+def test_unreachable_served_captioner_exits_4(server: ServerProcess, videos_dir: Path) -> None:
+    url = f"grpc://127.0.0.1:{free_port_triple() + 1}/captioner"
+    proc = run_cli("--video", str(videos_dir / "street_night.mp4"), "--headless", "--speech", "none",
+                   env={"ASSIST_DETECTOR": f"grpc://127.0.0.1:{server.port + 1}/detector", "ASSIST_CAPTIONER": url},
+                   timeout=120)
+    assert_clean_error(proc, 4, url, "connection refused")
 
 
 def _long_clip(videos_dir: Path, out: Path, seconds: float) -> Path:
