@@ -32,6 +32,7 @@ from typing import Any
 from assist.serve import DETECTOR_INPUT, DETECTOR_MODEL, DETECTOR_OUTPUT
 from assist.serve.host import _literal
 
+
 class ExportError(Exception):
     """The detector cannot be exported; the message says why and what to do."""
 
