@@ -407,7 +407,9 @@ def _run(agent: Agent) -> int:
         # every photo is described (see gate_frame).
         cfg.hazards.confirm_frames = 1
     agent.detector_path = agent.resolve_detector()
-    _check_served_captioner(cfg, events)
+    from assist.runtime.served_models import check_served_captioner
+
+    check_served_captioner(cfg, events)
     factory, first_source = make_source_factory(cfg, opts)
     events.status("started", source=f"{opts.source_kind}:{opts.source_value}" if opts.source_value
                   else opts.source_kind, detector=agent.detector_path, every_frame=opts.every_frame)
@@ -418,26 +420,10 @@ def _run(agent: Agent) -> int:
     return _run_live(agent, factory, first_source)
 
 
-def _check_served_captioner(cfg: Config, events: EventLog) -> None:
-    """A captioner named by URL must answer now: a wrong URL is an error (exit 4), not a silent fallback."""
-    from assist.captioner import ENV_VAR
-    from assist.serve import is_remote
-
-    ref = os.environ.get(ENV_VAR, "").strip() or cfg.caption.model.strip()
-    if not cfg.caption.enabled or not is_remote(ref):
-        return
-    from assist.serve.client import RemoteModelUnavailable, probe
-
-    try:
-        probe(ref)
-    except RemoteModelUnavailable as exc:
-        events.status("model_missing", text=str(exc), model="captioner")
-        raise CliError(str(exc), exitcodes.MODEL) from None
-
-
 def _run_every_frame(agent: Agent, factory: Callable[[], Any], first_source: Any) -> int:
     """Deterministic: every frame in order, stages called synchronously."""
     from assist.capture import CaptureLoop
+    from assist.runtime.served_models import hazards_waiting_for_server
 
     cfg = agent.cfg
     assert isinstance(agent.clock, VirtualClock)
@@ -462,7 +448,7 @@ def _run_every_frame(agent: Agent, factory: Callable[[], Any], first_source: Any
         agent.clock.advance_to(frame.t_capture)
         agent.arbiter.advance_to(frame.t_capture)
         if hazard_state is not None and (next_detect is None or frame.t_capture >= next_detect - 1e-9):
-            agent.process_hazards(hazard_state, frame)
+            hazard_state = hazards_waiting_for_server(agent, hazard_state, frame)
             next_detect = (frame.t_capture if next_detect is None else next_detect) + period
             while next_detect <= frame.t_capture:
                 next_detect += period
