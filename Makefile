@@ -14,12 +14,21 @@ DETECTOR ?= $(SHARED)/models/yolo11n_int8_openvino_model
 
 .PHONY: demo test quick lint bench bench-quick soak espeak clean serve serve-venv
 
+# The install is quiet but never silent: one line per step instead of pip's and
+# setuptools' chatter (-qq still prints errors; setuptools' "Editable installation"
+# banner is a warning, so it goes). torch/torchvision are pinned in pyproject.toml:
+# these builds lie on the development machines' disk.
+PIP := $(VPY) -m pip install -qq --disable-pip-version-check
+
 $(STAMP): pyproject.toml
-	@test -x $(VPY) || $(PY) -m venv $(VENV)
-	$(VPY) -m pip install -q --upgrade pip
-	# torch/torchvision pinned: these builds lie on the development machines' disk.
-	$(VPY) -m pip install -q -e ".[dev]"
+	@echo "make: installing into $(VENV) (a few minutes the first time: torch, transformers, ultralytics, openvino ...)"
+	@test -x $(VPY) || { echo "make:   [1/3] creating $(VENV) with $(PY)"; $(PY) -m venv $(VENV); }
+	@echo "make:   [2/3] upgrading pip"
+	@$(PIP) --upgrade pip
+	@echo "make:   [3/3] pip install -e \".[dev]\" (the project and its dependencies)"
+	@$(PIP) -e ".[dev]"
 	@touch $(STAMP)
+	@echo "make: installed. Run the agent with .venv/bin/python run.py, or source .venv/bin/activate first"
 
 venv: $(STAMP)
 
@@ -41,9 +50,9 @@ espeak:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "espeak-ng: installing with apt-get"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null) \
-		|| echo "espeak-ng: apt-get install failed; real-audio tests will be skipped"; \
+		|| echo "espeak-ng: apt-get install failed; real-audio tests will be skipped (and fail in CI, which sets ASSIST_REQUIRE_DATA=1)"; \
 	else \
-		echo "espeak-ng: not installed and cannot install (needs root and apt-get); real-audio tests will be skipped. Install it with: sudo apt-get install espeak-ng"; \
+		echo "espeak-ng: not installed and cannot install (needs root and apt-get); real-audio tests will be skipped (and fail in CI, which sets ASSIST_REQUIRE_DATA=1). Install it with: sudo apt-get install espeak-ng"; \
 	fi
 
 demo: $(STAMP)

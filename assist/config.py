@@ -20,7 +20,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.toml"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config.toml"
+MODELS_DIR = PROJECT_ROOT / "models"  # where the detector and captioner weights are looked for
+
+
+def project_path(value: str | Path) -> Path:
+    """A path from config.toml or the environment: as given (relative to the
+    working directory) when it exists or is absolute, else relative to the
+    project folder, where config.toml lives. The one rule for model paths."""
+    p = Path(value).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    return PROJECT_ROOT / p
 
 
 class ConfigError(Exception):
@@ -74,6 +86,8 @@ class SceneConfig:
                                      min=0.0, max=1.0)
     min_interval_s: float = opt(4.0, "never caption more often than this", min=0.0, max=600.0)
     max_interval_s: float = opt(0.0, "caption again after this long even without change, 0 = never", min=0.0, max=3600.0)
+    startup_s: float = opt(1.5, "describe the sharpest frame seen so far this long after the first frame if no still "
+                           "view was described yet (walking), 0 = wait for a still view", min=0.0, max=60.0)
     walking_refresh_s: float = opt(15.0, "a view that keeps moving (walking) is described after this long, 0 = never",
                                    min=0.0, max=3600.0)
     dark_threshold: float = opt(0.08, "mean brightness (0..1) below which the view is too dark to describe", min=0.0, max=1.0)
@@ -151,6 +165,8 @@ class SpeechConfig:
     restart_budget: int = opt(3, "backend restarts before falling back to the silent log backend", min=0, max=100)
     notification_max_age_s: float = opt(10.0, "a status notice not started this long after it was raised is dropped",
                                         min=0.1, max=600.0)
+    verbosity: str = opt("normal", "how much is said: quiet = urgent warnings only, normal, verbose "
+                         "(the quieter/louder commands step it)", choices=("quiet", "normal", "verbose"))
 
 
 @dataclass
@@ -176,11 +192,6 @@ class Config:
 def _suggest(name: str, candidates: list[str], prefix: str) -> str:
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     return f" (did you mean {prefix}{close[0]}?)" if close else ""
-
-
-def _type_name(tp: Any) -> str:
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
-        tp, "a list of strings")
 
 
 def _check_value(path: str, value: Any, tp: Any, meta: dict[str, Any]) -> tuple[Any, str | None]:

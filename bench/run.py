@@ -67,7 +67,7 @@ def scene_images() -> tuple[np.ndarray, np.ndarray]:
 def bench_detector(quick: bool) -> dict[str, Any]:
     """Per-frame latency of every detector format present, at the configured input size."""
     from assist.config import load_config
-    from assist.detector import YoloDetector
+    from assist.hazards.detector import YoloDetector
 
     cfg = load_config().hazards
     cands = detector_candidates()
@@ -105,7 +105,7 @@ class _BusyCaptioner:
         torch.set_num_threads(threads)
         cfg = _caption_cfg(threads)
         self.model = caption_bench.full_size_model()
-        from assist.fast_caption import build_fast_generator
+        from assist.describe.fast import build_fast_generator
 
         self.gen = build_fast_generator(self.model, cfg)
         self.stop = threading.Event()
@@ -145,16 +145,16 @@ def bench_warning(quick: bool, caption_threads: int, rate_hz: float | None = Non
     """Capture time of the first frame showing a hazard -> start of its utterance, captioner busy.
 
     Components as the pipeline wires them: a 30 fps capture thread into a LatestFrameSlot, the
-    hazard loop at ``hazards.rate_hz`` on the freshest frame (detector -> HazardAnalyzer, whose
+    hazard loop at ``hazards.rate_hz`` on the freshest frame (detector -> HazardPolicy, whose
     confirmation over several runs is included), the SpeechArbiter (backend ``none``, realtime).
     Each trial shows an empty view for 1 s, then a bus ahead until the warning starts.
     """
-    from assist.clock import RealClock
     from assist.config import load_config
-    from assist.detector import YoloDetector
-    from assist.events import EventLog
-    from assist.frames import Frame, LatestFrameSlot
-    from assist.hazard_policy import HazardAnalyzer
+    from assist.core.clock import RealClock
+    from assist.core.events import EventLog
+    from assist.core.frames import Frame, LatestFrameSlot
+    from assist.hazards.detector import YoloDetector
+    from assist.hazards.policy import HazardPolicy
     from assist.speech.arbiter import SpeechArbiter
     from assist.speech.backends import make_backend
 
@@ -185,7 +185,7 @@ def bench_warning(quick: bool, caption_threads: int, rate_hz: float | None = Non
             events.add_sink(on_event)
             arbiter = SpeechArbiter(make_backend(cfg.speech, events), events, cfg.speech, clock=clock, realtime=True)
             arbiter.start()
-            analyzer = HazardAnalyzer(cfg.hazards, cfg.speech.language)
+            analyzer = HazardPolicy(cfg.hazards, cfg.speech.language)
             slot = LatestFrameSlot("hazard")
             stop = threading.Event()
             onset: list[float] = []
@@ -255,7 +255,7 @@ def bench_gate() -> dict[str, Any]:
 def saved_full_size_model() -> Path:
     """The random full-size ViT-GPT2 saved once as a model folder (+ ViT processor + a GPT-2 BPE tokenizer),
     so the memory child loads it through the real loading code, as the agent does."""
-    from assist.fast_caption_onnx import cache_root
+    from assist.describe.fast.onnx_runtime import cache_root
 
     folder = cache_root() / "bench-vit-gpt2-random"
     if (folder / "config.json").is_file() and (folder / "tokenizer_config.json").is_file():
@@ -291,8 +291,8 @@ def rss_child(threads: int, folder: str) -> None:
 
     torch.set_num_threads(threads)
     out: dict[str, Any] = {}
-    from assist.captioner import load_captioner
     from assist.config import load_config
+    from assist.describe.captioner import load_captioner
 
     cfg = load_config().caption
     cfg = type(cfg)(**{**cfg.__dict__, "model": folder, "device": "cpu", "threads": threads})
@@ -303,7 +303,7 @@ def rss_child(threads: int, folder: str) -> None:
     out["after_captioner_mb"] = peak_rss_mb()
     det = shared_detector()
     if det.exists():
-        from assist.detector import YoloDetector
+        from assist.hazards.detector import YoloDetector
 
         YoloDetector(str(det), load_config().hazards).detect(scene_images()[1])
     cap.caption(scene_images()[0])

@@ -8,15 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assist.caption_text import (
+from assist.core.detection import Detection
+from assist.describe.caption_text import (
+    DEFAULT_AHEAD_WIDTH,
     NOUN_TO_CLASS,
     caption_classes,
     clean_caption,
-    describe_detections,
-    direction_of,
     ground_caption,
 )
-from assist.detection import Detection
+from assist.hazards.geometry import direction_of
 
 
 def det(label: str, cx: float, height: float = 0.2, width: float = 0.1, conf: float = 0.9) -> Detection:
@@ -68,43 +68,14 @@ def test_clean_caption_always_gives_one_tidy_sentence(words: list[str]) -> None:
     assert clean_caption(out) == out  # idempotent
 
 
-# ------------------------------------------------------------------ describe_detections
-
-
-def test_fallback_counts_positions_and_orders_by_size() -> None:
-    dets = [det("person", 0.5, 0.5), det("person", 0.55, 0.45), det("bus", 0.9, 0.3, 0.15),
-            det("dog", 0.1, 0.05, 0.05)]
-    assert describe_detections(dets) == "Two people ahead, a bus on the right, a dog on the left."
-
-
-def test_fallback_says_nothing_recognisable_when_empty() -> None:
-    assert describe_detections([]) == "Nothing recognisable in view."
-    assert describe_detections(None) == "Nothing recognisable in view."
-
-
-def test_fallback_limits_groups_and_says_there_is_more() -> None:
-    dets = [det("car", 0.1, 0.5), det("truck", 0.5, 0.4), det("bicycle", 0.9, 0.3), det("dog", 0.5, 0.1)]
-    text = describe_detections(dets, max_groups=3)
-    assert text == "A car on the left, a truck ahead, a bicycle on the right, and more."
-    assert "dog" not in text
-
-
-def test_fallback_uses_articles_and_irregular_names() -> None:
-    dets = [det("umbrella", 0.5, 0.4), det("dining table", 0.1, 0.2), det("knife", 0.9, 0.1), det("knife", 0.85, 0.1)]
-    assert describe_detections(dets) == "An umbrella ahead, a table on the left, two knives on the right."
-
-
-def test_fallback_in_other_languages_uses_the_phrase_tables() -> None:
-    dets = [det("person", 0.5, 0.5), det("person", 0.5, 0.4), det("bus", 0.9, 0.3)]
-    assert describe_detections(dets, "fr") == "Deux personnes devant, bus à droite."
-    assert describe_detections([], "de") == "Nichts Erkennbares in Sicht."
+# ------------------------------------------------------------------ direction
 
 
 def test_direction_uses_the_ahead_band() -> None:
-    assert direction_of(det("car", 0.2)) == "left"
-    assert direction_of(det("car", 0.5)) == "ahead"
-    assert direction_of(det("car", 0.8)) == "right"
-    assert direction_of(det("car", 0.2), ahead_width=0.8) == "ahead"
+    assert direction_of(det("car", 0.2).center_x, DEFAULT_AHEAD_WIDTH) == "left"
+    assert direction_of(det("car", 0.5).center_x, DEFAULT_AHEAD_WIDTH) == "ahead"
+    assert direction_of(det("car", 0.8).center_x, DEFAULT_AHEAD_WIDTH) == "right"
+    assert direction_of(det("car", 0.2).center_x, 0.8) == "ahead"
 
 
 # ------------------------------------------------------------------ grounding

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assist.capture import CaptureLoop
-from assist.events import EventLog, ListSink
-from assist.frames import Frame, LatestFrameSlot
-from assist.sources import SourceError, SourceSpec, open_source
+from assist.capture.errors import SourceError
+from assist.capture.loop import CaptureLoop
+from assist.capture.sources import SourceSpec, open_source
+from assist.core.events import EventLog, ListSink
+from assist.core.frames import Frame, LatestFrameSlot
 from helpers_capture import (
     FakeFactory,
     FakeSource,
@@ -216,7 +217,7 @@ def test_stop_returns_within_a_second(mode):
 
 
 def test_watchdog_runs_on_real_time_even_with_a_virtual_clock():
-    from assist.clock import VirtualClock
+    from assist.core.clock import VirtualClock
 
     first = FakeSource(["frame", "frame"], then="hang", fps=10.0)
     factory = FakeFactory([FakeSource(fps=10.0, start_code=70, delay_s=0.01)])
@@ -425,8 +426,10 @@ def test_image_folder_plays_in_name_order_and_skips_corrupt_files(tmp_path: Path
     events, sink = make_log()
     loop = CaptureLoop(lambda: open_source(SourceSpec("images", str(folder)), cfg), cfg, events, every_frame=True)
     frames = list(loop.iter_frames())
-    # natural name order: img1, img2, img3 (corrupt: skipped, keeps its slot), img10
+    # natural name order: img1, img2, img3 (corrupt: skipped at once, no time slot: issue 13), img10
     assert [read_code(f.image) for f in frames] == [0, 1, 2]
-    assert [f.index for f in frames] == [0, 1, 3]
-    assert [f.t_capture for f in frames] == pytest.approx([0.0, 0.5, 1.5])
-    assert loop.frames_skipped == 1 and loop.ended
+    assert [f.index for f in frames] == [0, 1, 2]
+    assert [f.t_capture for f in frames] == pytest.approx([0.0, 0.5, 1.0])
+    assert loop.ended
+    ends = sink.of_type("status", event="end_of_input")
+    assert len(ends) == 1 and ends[0]["skipped"] == 1 and ends[0]["frames"] == 3

@@ -162,8 +162,8 @@ def test_unusable_server_exits_4_naming_the_url(server: ServerProcess, videos_di
 
 def test_served_captioner_says_what_the_local_one_says(server: ServerProcess, tiny_captioner: Path,
                                                        picture: np.ndarray) -> None:
-    from assist.captioner import Captioner
     from assist.config import CaptionConfig
+    from assist.describe.captioner import Captioner
     from assist.describe.remote import RemoteCaptioner
 
     local = Captioner(str(tiny_captioner), CaptionConfig(model=str(tiny_captioner), device="cpu")).caption(picture)

@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", default=None)
     args = ap.parse_args(argv)
     from assist.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
-    from assist.detector import DetectorModelMissing, require_detector
+    from assist.hazards.detector import DetectorModelMissing, require_detector
     from assist.serve import is_remote
 
     try:

@@ -54,9 +54,9 @@ class DetectorHost:
         import torch
         from ultralytics.nn.autobackend import AutoBackend
 
-        from assist.detector import pick_device
+        from assist.core.device import pick_device
 
-        self.device = pick_device(device)
+        self.device = pick_device(device, "--device")
         self.model = AutoBackend(weights, device=torch.device(self.device), fp16=False, verbose=False)
         meta = dict(getattr(self.model, "metadata", None) or {})
         imgsz = meta.get("imgsz") or getattr(self.model, "imgsz", None) or [640, 640]
@@ -98,8 +98,8 @@ class CaptionerHost:
     """
 
     def __init__(self, folder: str, config_path: str | None = None) -> None:
-        from assist.captioner import load_captioner
         from assist.config import DEFAULT_CONFIG_PATH, load_config
+        from assist.describe.captioner import load_captioner
 
         cfg = load_config(config_path or str(DEFAULT_CONFIG_PATH))
         self.captioner = load_captioner(cfg.caption, folder)

@@ -67,9 +67,9 @@ def ensure_serve_venv(venv: Path = SERVE_VENV, *, quiet: bool = True) -> Path:
 
 def find_models(config_path: str | None) -> tuple[str, str | None]:
     """(detector weights, captioner folder or None) by the agent's own resolution order."""
-    from assist.captioner import resolve_captioner
     from assist.config import DEFAULT_CONFIG_PATH, load_config
-    from assist.detector import DetectorModelMissing, require_detector
+    from assist.describe.captioner import resolve_captioner
+    from assist.hazards.detector import DetectorModelMissing, require_detector
 
     cfg = load_config(config_path or str(DEFAULT_CONFIG_PATH))
     for ref, what in ((os.environ.get("ASSIST_DETECTOR") or cfg.hazards.model, "ASSIST_DETECTOR / hazards.model"),
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: PORT={args.port}: must be 1..65533 (the server uses PORT, PORT+1 and PORT+2)", file=sys.stderr)
         return 2
     from assist.config import ConfigError
-    from assist.detector import DetectorModelMissing
+    from assist.hazards.detector import DetectorModelMissing
 
     try:
         detector, captioner = find_models(args.config)

@@ -28,6 +28,13 @@ backend_failed) or ``suppressed``. A backend that raises is restarted; after
 ``none`` backend (``status`` event ``speech_fallback``) and keeps going, so
 warnings always reach the log.
 
+User control (``assist.runtime.control``): ``set_paused`` mutes everything
+but urgent warnings (muted items are ``dropped`` with reason ``paused``;
+``speech.verbosity = "quiet"`` does the same with reason ``quiet``);
+``repeat_last`` says the last utterance again (``repeat: true``); an item
+``say(..., asked=True)`` is what the user asked for: never muted or
+suppressed, it cuts off a description but never a warning.
+
 Two ways to run:
 
 * ``realtime=True``: a worker thread plays the queue; ``say`` never blocks.
@@ -42,14 +49,15 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from assist.clock import Clock, RealClock
 from assist.config import SpeechConfig
-from assist.events import EventLog
+from assist.core.clock import Clock, RealClock
+from assist.core.events import EventLog
+from assist.core.priority import Priority
 from assist.speech.backends import NoneBackend, SpeechBackend, Utterance
 from assist.speech.earcon import make_earcon
-from assist.speech.priority import Priority
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +78,37 @@ class _Item:
     expires: float
     interrupted_at: float | None = None
     failed: bool = False
+    asked: bool = False  # the user asked for it (control): never muted, cut off by warnings only
+    repeat: bool = False  # a repeat the user asked for: its events carry repeat: true
+    remember: bool = True  # False for control confirmations: "repeat" skips them
 
     @property
     def priority(self) -> Priority:
         return self.utt.priority
 
 
+@dataclass(frozen=True)
+class SpeechDecision:
+    """One speech decision as an observer sees it (the ``speech`` event plus
+    what the log does not carry: the item's expiry and the queue length)."""
+
+    event: str  # start | end | interrupted | suppressed | dropped
+    priority: str
+    t: float
+    t_capture: float
+    expires: float
+    queued: int  # items waiting when the decision was made
+    reason: str | None = None
+
+
 class SpeechArbiter:
     """Priority queue, interruption, expiry and repeat suppression in front of a backend."""
 
     def __init__(self, backend: SpeechBackend, events: EventLog, cfg: SpeechConfig, *,
-                 clock: Clock | None = None, realtime: bool = True) -> None:
+                 clock: Clock | None = None, realtime: bool = True,
+                 on_decision: Callable[[SpeechDecision], None] | None = None) -> None:
         self.backend = backend
+        self.on_decision = on_decision  # an observer (the soak); called under the lock, must be quick
         self.events = events
         self.cfg = cfg
         self.clock = clock or RealClock()
@@ -94,6 +121,9 @@ class SpeechArbiter:
         self._failures = 0
         self._stopping = False
         self._thread: threading.Thread | None = None
+        # User control (issue 16): what "repeat" says, and the pause switch.
+        self._last_said: tuple[str, Priority, int | None] | None = None
+        self.paused = False
         # Virtual mode: the playing item's end time and when the player is free.
         self._v_end = 0.0
         self._v_free = self.clock.now()
@@ -143,13 +173,30 @@ class SpeechArbiter:
             return self.cfg.caption_max_age_s
         return self.cfg.notification_max_age_s
 
+    def _muted_reason(self, priority: Priority) -> str | None:
+        """Why an item at ``priority`` is not spoken now: ``paused`` or ``quiet``
+        (speech.verbosity); urgent warnings are never muted."""
+        if priority == Priority.IMPORTANT:
+            return None
+        if self.paused:
+            return "paused"
+        if getattr(self.cfg, "verbosity", "normal") == "quiet":
+            return "quiet"
+        return None
+
     def say(self, text: str, priority: Priority, *, t_capture: float | None = None, frame: int | None = None,
-            direction: str | None = None) -> None:
+            direction: str | None = None, asked: bool = False, repeat: bool = False,
+            remember: bool = True) -> None:
         """Queue ``text`` at ``priority`` (non-blocking, thread-safe).
 
         ``t_capture`` is the clock time of the frame it is about (default now):
         expiry counts from there. ``direction`` (left/ahead/right) pans the
-        earcon that precedes an important warning.
+        earcon that precedes an important warning. ``asked``: the user asked
+        for it (a requested description, a repeat, a control confirmation): it
+        is spoken even when paused or quiet and despite the repeat cool-down,
+        cuts off a playing description or notice (never a warning) and is not
+        replaced or cancelled while queued. ``repeat`` marks its events
+        ``repeat: true``; ``remember=False`` keeps it out of :meth:`repeat_last`.
         """
         text = " ".join(str(text).split())
         if not text:
@@ -163,11 +210,16 @@ class SpeechArbiter:
                 self._advance_locked(now)
             self._seq += 1
             utt = Utterance(text, priority, frame, direction, seq=self._seq)
-            item = _Item(utt, normalize_text(text), now, t_cap, t_cap + self._max_age(priority))
+            item = _Item(utt, normalize_text(text), now, t_cap, t_cap + self._max_age(priority), asked=asked,
+                         repeat=repeat, remember=remember)
             if self._stopping:
                 self._emit(item, "dropped", now, reason="stopped")
                 return
-            if self._is_repeat(item, now):
+            muted = None if asked else self._muted_reason(priority)
+            if muted is not None:
+                self._emit(item, "dropped", now, reason=muted)
+                return
+            if not asked and self._is_repeat(item, now):
                 self._emit(item, "suppressed", now)
                 return
             if priority == Priority.IMPORTANT and direction and self.cfg.earcon:
@@ -177,7 +229,9 @@ class SpeechArbiter:
             # Cancel what the new item makes pointless (queued only).
             keep: list[_Item] = []
             for q in self._queue:
-                if priority <= Priority.MESSAGE and q.priority >= Priority.TEXT:
+                if q.asked and q.priority >= Priority.TEXT:
+                    keep.append(q)  # the user asked for it: only played or expired
+                elif priority <= Priority.MESSAGE and q.priority >= Priority.TEXT:
                     self._emit(q, "dropped", now, reason="cancelled")
                 elif priority == Priority.TEXT and q.priority == Priority.TEXT:
                     self._emit(q, "dropped", now, reason="replaced")
@@ -191,7 +245,8 @@ class SpeechArbiter:
             if cur is not None and cur.interrupted_at is None and (
                     (priority == Priority.IMPORTANT and cur.priority > Priority.IMPORTANT)
                     or (priority == Priority.MESSAGE and cur.priority >= Priority.TEXT)
-                    or (cur.priority == Priority.NOTIFICATION and priority < Priority.NOTIFICATION)):
+                    or (cur.priority == Priority.NOTIFICATION and priority < Priority.NOTIFICATION)
+                    or (asked and cur.priority >= Priority.TEXT)):
                 cur.interrupted_at = now
                 cur.utt.cancel.set()
                 if self.realtime:
@@ -247,8 +302,14 @@ class SpeechArbiter:
             extra.setdefault("age_s", round(t - item.t_capture, 3))
         if event == "start" and item.utt.earcon is not None:
             extra["earcon"] = item.utt.direction
+        if item.repeat:
+            extra["repeat"] = True
         self.events.emit("speech", text=item.utt.text, frame=item.utt.frame, t=t, event=event,
                          priority=item.priority.label, **extra)
+        if self.on_decision is not None:
+            reason = fields.get("reason")
+            self.on_decision(SpeechDecision(event, item.priority.label, t, item.t_capture, item.expires,
+                                            len(self._queue), None if reason is None else str(reason)))
 
     def _pop_next_locked(self, now: float) -> _Item | None:
         """Take the best queued item that has not expired at ``now`` (dropping expired ones)."""
@@ -276,6 +337,7 @@ class SpeechArbiter:
                 now = self.clock.now()
                 self._current = item
                 self._last_start[item.key] = now
+                self._remember_locked(item)
                 self._emit(item, "start", now)
             self._play_with_restarts(item)
             with self._cond:
@@ -352,6 +414,7 @@ class SpeechArbiter:
                 return
             self._current = item
             self._last_start[item.key] = start
+            self._remember_locked(item)
             self._emit(item, "start", start)
             self._v_end = round(start + self.backend.utterance_duration(item.utt), 6)
             if self.backend.wav_dir is not None:
@@ -388,6 +451,67 @@ class SpeechArbiter:
             if not self.realtime:
                 return not self._queue and self._current is None
             return self._cond.wait_for(lambda: not self._queue and self._current is None, timeout)
+
+    # ------------------------------------------------------------------ user control (issue 16)
+    def _remember_locked(self, item: _Item) -> None:
+        if item.remember:
+            self._last_said = (item.utt.text, item.priority, item.utt.frame)
+
+    @property
+    def last_said(self) -> str | None:
+        """The text :meth:`repeat_last` would say, or None."""
+        with self._cond:
+            return self._last_said[0] if self._last_said is not None else None
+
+    def repeat_last(self) -> bool:
+        """Say the last utterance again (``repeat: true``), whatever the cool-down; False when none.
+
+        A repeated urgent warning is queued as an ordinary warning: it is old
+        news, so it must not cut off a warning about now.
+        """
+        with self._cond:
+            last = self._last_said
+        if last is None:
+            return False
+        text, priority, frame = last
+        self.say(text, max(priority, Priority.MESSAGE), frame=frame, asked=True, repeat=True)
+        return True
+
+    def say_feedback(self, text: str) -> None:
+        """A short confirmation of a user command: said at once (after a playing warning), never repeated."""
+        self.say(text, Priority.TEXT, asked=True, remember=False)
+
+    def set_paused(self, paused: bool) -> None:
+        """Mute (True) or unmute everything but urgent warnings. Pausing drops what is
+        queued and cuts off what is playing, except urgent warnings and what the user asked for."""
+        kill = False
+        now = self.clock.now()
+        with self._cond:
+            if not self.realtime:
+                self._advance_locked(now)
+            self.paused = paused
+            if not paused:
+                return
+            keep = []
+            for q in self._queue:
+                if q.priority == Priority.IMPORTANT or q.asked:
+                    keep.append(q)
+                else:
+                    self._emit(q, "dropped", now, reason="paused")
+            self._queue = keep
+            cur = self._current
+            if cur is not None and cur.interrupted_at is None and cur.priority != Priority.IMPORTANT and not cur.asked:
+                cur.interrupted_at = now
+                cur.utt.cancel.set()
+                if self.realtime:
+                    kill = True
+                    self._cond.notify_all()
+                else:
+                    self._emit(cur, "interrupted", now)
+                    self._current = None
+                    self._v_free = now
+        if kill:
+            self.backend.interrupt()
 
     # ------------------------------------------------------------------ introspection
     @property
