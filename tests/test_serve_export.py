@@ -19,6 +19,8 @@ import pytest
 
 from helpers_cli import ROOT
 
+pytestmark = pytest.mark.slow  # two exports and a compile of the detector: ~25 s on 2 cores
+
 
 @pytest.fixture(scope="module")
 def repository(tmp_path_factory: pytest.TempPathFactory, detector_path: Path) -> Path:
