@@ -4,11 +4,15 @@ PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The model server's own environment (PyTriton needs numpy<2): made once, then cached.
+SERVE_STAMP := .venv-serve/.installed
+PORT ?= 8000
+HOST ?= 127.0.0.1
 SHARED ?= $(abspath ../shared)
 # The real detector for offline machines (this one cannot download yolo11n.pt).
 DETECTOR ?= $(SHARED)/models/yolo11n_int8_openvino_model
 
-.PHONY: demo test quick lint bench bench-quick soak espeak clean
+.PHONY: demo test quick lint bench bench-quick soak espeak clean serve serve-venv
 
 # The install is quiet but never silent: one line per step instead of pip's and
 # setuptools' chatter (-qq still prints errors; setuptools' "Editable installation"
@@ -28,6 +32,17 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+$(SERVE_STAMP): assist/serve/requirements.txt | $(STAMP)
+	$(VPY) -m assist.serve.launch --prepare
+
+serve-venv: $(SERVE_STAMP)
+
+# A Triton Inference Server with the detector (and the captioner, when its weights are found):
+# HTTP on PORT, gRPC on PORT+1, metrics on PORT+2, listening on HOST (this machine only by default).
+serve: $(STAMP) $(SERVE_STAMP)
+	@if [ -z "$$ASSIST_DETECTOR" ] && [ -e "$(DETECTOR)" ]; then export ASSIST_DETECTOR="$(DETECTOR)"; fi; \
+	exec $(VPY) -m assist.serve.launch --port $(PORT) --host $(HOST) $(SERVE_ARGS)
+
 # Debian's espeak-ng: the default speech engine on Linux, and real-audio tests need it.
 espeak:
 	@if command -v espeak-ng >/dev/null 2>&1; then \
@@ -44,7 +59,7 @@ demo: $(STAMP)
 	@if [ -z "$$ASSIST_DETECTOR" ] && [ -e "$(DETECTOR)" ]; then export ASSIST_DETECTOR="$(DETECTOR)"; fi; \
 	$(VPY) run.py --demo --headless --log demo.jsonl $(DEMO_ARGS)
 
-test: $(STAMP) espeak
+test: $(STAMP) $(SERVE_STAMP) espeak
 	@if [ -z "$$ASSIST_DETECTOR" ] && [ -e "$(DETECTOR)" ]; then export ASSIST_DETECTOR="$(DETECTOR)"; fi; \
 	export ASSIST_SHARED="$${ASSIST_SHARED:-$(SHARED)}"; \
 	$(VPY) -m ruff check assist tests bench run.py && \
@@ -68,4 +83,4 @@ bench-quick: $(STAMP)
 	$(VPY) bench/run.py --quick --json bench/last.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-serve .pytest_cache .ruff_cache

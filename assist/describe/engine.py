@@ -96,8 +96,12 @@ class CaptionEngine:
         """
         dets = list(detections) if detections is not None else None
         if self.captioner is not None:
+            from assist.serve.client import RemoteModelUnavailable
+
             try:
                 raw = self.captioner.caption(image_bgr)
+            except RemoteModelUnavailable:
+                raise  # a lost server is an outage: the caption worker says so and reconnects
             except Exception as exc:  # noqa: BLE001 - a failing model must not silence descriptions
                 self.failures += 1
                 if self.failures == 1 or self.failures % 50 == 0:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 def run_every_frame(run: RunWiring, factory: SourceFactory, first_source: FrameSource) -> None:
     """Deterministic: every frame in order, stages called synchronously."""
     from assist.capture.loop import CaptureLoop
+    from assist.runtime.served_models import hazards_waiting_for_server
 
     cfg = run.cfg
     assert isinstance(run.clock, VirtualClock) and run.speaker is not None
@@ -37,7 +38,7 @@ def run_every_frame(run: RunWiring, factory: SourceFactory, first_source: FrameS
         run.clock.advance_to(frame.t_capture)
         run.speaker.advance_to(frame.t_capture)
         if hazard_state is not None and (next_detect is None or frame.t_capture >= next_detect - 1e-9):
-            run.process_hazards(hazard_state, frame)
+            hazard_state = hazards_waiting_for_server(run, hazard_state, frame)
             next_detect = (frame.t_capture if next_detect is None else next_detect) + period
             while next_detect <= frame.t_capture:
                 next_detect += period

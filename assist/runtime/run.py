@@ -94,11 +94,12 @@ def _deadline(worker: SupervisedWorker | None) -> contextlib.AbstractContextMana
     return worker.busy() if worker is not None else contextlib.nullcontext()
 
 
-def load_detector(path: str, cfg: HazardConfig) -> Detector:
-    """The real detector (the default ``RunSeams.detector_factory``)."""
+def load_detector(path: str, cfg: HazardConfig, *, stop: threading.Event | None = None) -> Detector:
+    """The real detector (the default ``RunSeams.detector_factory``); ``stop`` ends a wait for a
+    served detector's server (assist/serve/client.py)."""
     from assist.hazards.detector import YoloDetector
 
-    return YoloDetector(path, cfg)
+    return YoloDetector(path, cfg, stop=stop)
 
 
 def load_describer(cfg: Config, events: EventLog) -> Describer:
@@ -232,10 +233,13 @@ class RunWiring:
         from assist.hazards.policy import HazardPolicy
 
         assert self.detector_path is not None
-        make = self.seams.detector_factory or load_detector
+        if self.seams.detector_factory is not None:
+            detector = self.seams.detector_factory(self.detector_path, self.hazard_cfg)
+        else:
+            detector = load_detector(self.detector_path, self.hazard_cfg, stop=self.stop_event)
         policy = HazardPolicy(self.hazard_cfg, self._language, hfov_deg=self.cfg.camera.hfov_deg,
                               verbosity=self.cfg.speech.verbosity)
-        return make(self.detector_path, self.hazard_cfg), policy
+        return detector, policy
 
     def process_hazards(self, state: HazardState, frame: Frame, worker: SupervisedWorker | None = None) -> None:
         """Detect on one frame, update tracks, publish and announce."""
@@ -590,9 +594,11 @@ def _run(run: RunWiring) -> None:
     from assist.hazards.detector import required_detector_path
     from assist.runtime.every_frame import run_every_frame
     from assist.runtime.live import run_live
+    from assist.runtime.served_models import check_served_captioner
 
     opts, events = run.opts, run.events
     run.detector_path = required_detector_path(run.hazard_cfg, events)
+    check_served_captioner(run.cfg, events)  # a captioner URL must answer now (DESIGN: exit 4)
     factory, first_source = run.open_source()
     run.first_source = first_source
     if not run.stills and getattr(first_source, "frame_count", None) == 1:

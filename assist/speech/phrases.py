@@ -155,36 +155,36 @@ _DISTANCE: dict[str, dict[str, tuple[str, str, str, str]]] = {
 STEP_M = 0.7  # one walking step, metres (an adult's average stride is 0.65-0.8 m)
 
 NOTICE_KEYS = ("camera_lost", "camera_back", "too_dark", "too_blurred", "captions_unavailable",
-               "captions_back", "hazards_unavailable", "hazards_back", "speech_fallback", "started", "stopped")
+               "hazards_unavailable", "speech_fallback", "started", "stopped", "hazards_back", "captions_back")
 
 _NOTICES: dict[str, dict[str, str]] = {
     "en": {
+        "hazards_back": "Hazard detection back", "captions_back": "Descriptions back",
         "camera_lost": "Camera lost", "camera_back": "Camera back", "too_dark": "Too dark to describe",
         "too_blurred": "Too blurred to describe", "captions_unavailable": "Descriptions unavailable",
         "hazards_unavailable": "Hazard detection unavailable", "speech_fallback": "Switched to backup voice",
-        "captions_back": "Descriptions back", "hazards_back": "Hazard detection back",
         "started": "Assistant ready", "stopped": "Assistant stopped",
     },
     "fr": {
+        "hazards_back": "Détection des dangers rétablie", "captions_back": "Descriptions rétablies",
         "camera_lost": "Caméra perdue", "camera_back": "Caméra retrouvée", "too_dark": "Trop sombre pour décrire",
         "too_blurred": "Trop flou pour décrire", "captions_unavailable": "Descriptions indisponibles",
         "hazards_unavailable": "Détection des dangers indisponible", "speech_fallback": "Voix de secours activée",
-        "captions_back": "Descriptions rétablies", "hazards_back": "Détection des dangers rétablie",
         "started": "Assistant prêt", "stopped": "Assistant arrêté",
     },
     "de": {
+        "hazards_back": "Gefahrenerkennung wieder da", "captions_back": "Beschreibungen wieder da",
         "camera_lost": "Kamera verloren", "camera_back": "Kamera wieder da", "too_dark": "Zu dunkel zum Beschreiben",
         "too_blurred": "Zu unscharf zum Beschreiben", "captions_unavailable": "Beschreibungen nicht verfügbar",
         "hazards_unavailable": "Gefahrenerkennung nicht verfügbar", "speech_fallback": "Ersatzstimme aktiv",
-        "captions_back": "Beschreibungen wieder verfügbar", "hazards_back": "Gefahrenerkennung wieder aktiv",
         "started": "Assistent bereit", "stopped": "Assistent beendet",
     },
     "es": {
+        "hazards_back": "Detección de peligros recuperada", "captions_back": "Descripciones recuperadas",
         "camera_lost": "Cámara perdida", "camera_back": "Cámara recuperada",
         "too_dark": "Demasiado oscuro para describir",
         "too_blurred": "Demasiado borroso para describir", "captions_unavailable": "Descripciones no disponibles",
         "hazards_unavailable": "Detección de peligros no disponible", "speech_fallback": "Voz de respaldo activada",
-        "captions_back": "Descripciones restablecidas", "hazards_back": "Detección de peligros restablecida",
         "started": "Asistente listo", "stopped": "Asistente detenido",
     },
 }
