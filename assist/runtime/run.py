@@ -194,18 +194,15 @@ class RunWiring:
     # ------------------------------------------------------------------ notices
     def notice(self, key: str, *, event: str | None = None, frame: int | None = None) -> None:
         """Speak a status notice (``camera_lost``, ``too_dark``, ...) and log it (one event)."""
-        text = self.speak_notice(key, frame=frame)
-        # said: the SAY line shows it on the console; the status line would repeat it.
+        text = self.speak_notice(key, frame=frame)  # said: its SAY line shows it on the console
         self.events.status(event or key, text=text, frame=frame, said=self.announcer is not None)
 
     def speak_notice(self, key: str, *, frame: int | None = None) -> str:
-        """Speak a notice without logging it; return its words. The capture loop
-        logs camera changes itself, in one event with its details and these words."""
-        if self.announcer is not None:
-            return self.announcer.state(key, frame=frame)
+        """Speak a notice (a state, see Announcer.state) without logging it; return its words
+        (the capture loop logs each camera change once, with its details and these words)."""
         from assist.speech.phrases import notice
 
-        return notice(key, self._language)
+        return self.announcer.state(key, frame=frame) if self.announcer is not None else notice(key, self._language)
 
     # ------------------------------------------------------------------ speech
     def start_speech(self) -> None:
@@ -246,8 +243,8 @@ class RunWiring:
         detector, analyzer = state
         with _deadline(worker):
             detections = detector.detect(frame.image)
-        h, w = frame.image.shape[:2]
-        announcements = analyzer.update(detections, frame.t_capture, frame.index, aspect=w / max(1, h))
+        aspect = frame.image.shape[1] / max(1, frame.image.shape[0])  # for distances
+        announcements = analyzer.update(detections, frame.t_capture, frame.index, aspect=aspect)
         with self.shared.lock:
             self.shared.detections = list(detections)
             self.shared.detections_frame = frame.index
@@ -263,11 +260,8 @@ class RunWiring:
                              **ann.event_fields())
         if announcements:
             self._remember_warned(announcements)
-        if self.announcer is not None:
-            # Decisions about objects; the announcer composes the words from the
-            # world model when the warning starts (assist/speech/announcer.py).
-            # Called on every run: objects a full warning had no room for go next.
-            self.announcer.warn(announcements, analyzer.world)
+        if self.announcer is not None:  # every run: what a full warning had no room for goes next
+            self.announcer.warn(announcements, analyzer.world)  # words composed when it starts
 
     def _remember_warned(self, announcements: list[Any]) -> None:
         """Keep what was just warned about (a few seconds' worth) for the next description."""
