@@ -613,7 +613,14 @@ def _why_gone(window: PreviewWindow) -> tuple[str, bool]:
     """Why the preview's child ended, and whether it is a display problem."""
     if window.error:  # the child said why (an OpenCV without window support)
         return window.error, True
-    if not check_display().ok:
+    code = window.proc.poll()
+    if code is not None and code > 0:
+        # Qt exits(1) on a broken X connection, maybe before the server has closed its socket.
+        for _ in range(10):
+            if not check_display().ok:
+                return "the display went away", True
+            time.sleep(0.05)
+    elif not check_display().ok:
         return "the display went away", True
     return window.reason(), False
 
