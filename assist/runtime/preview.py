@@ -23,11 +23,13 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from assist.runtime.display import check_display
 from assist.runtime.preview_child import HEADER, NO_WINDOW_SUPPORT
 
 log = logging.getLogger(__name__)
@@ -93,8 +95,24 @@ class PreviewWindow:
         finally:
             log.debug("preview: %d frames shown, %d dropped", self.shown, self.dropped)
 
+    def why_ended(self) -> tuple[str, bool]:
+        """Why the child ended, for the console line, and whether the display is
+        the cause (gone, or an OpenCV without window support)."""
+        if self.error:  # the child said why
+            return self.error, True
+        code = self.proc.poll()
+        # Qt exits with 1 on a broken X connection, maybe before the server has
+        # closed its socket: give the check half a second to see it go.
+        tries = 10 if code is not None and code > 0 else 1
+        for attempt in range(tries):
+            if not check_display().ok:
+                return "the display went away", True
+            if attempt + 1 < tries:
+                time.sleep(0.05)
+        return self.reason(), False
+
     def reason(self) -> str:
-        """Why the child ended, in words for the console line."""
+        """How the child ended, in words."""
         if self.error:
             return self.error
         code = self.proc.poll()

@@ -21,6 +21,7 @@ Protocol (binary stdin, text stdout):
 
 from __future__ import annotations
 
+import signal
 import struct
 import sys
 import threading
@@ -83,6 +84,9 @@ def main() -> int:
     """Show frames from stdin until it ends; key presses go to stdout."""
     import cv2
 
+    # Ctrl-C reaches the whole process group: the agent stops, then closes this
+    # window; dying first here would read as a preview that failed.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     latest = _Latest()
     threading.Thread(target=_reader, args=(latest,), name="frames", daemon=True).start()
     try:

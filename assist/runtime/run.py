@@ -47,7 +47,7 @@ from assist.describe.from_detections import WarnedObject, merge_recent
 from assist.hazards import Detector, HazardAnalysis
 from assist.runtime.console_outputs import preview_gone, print_outputs, run_outputs
 from assist.runtime.control import ControlSession
-from assist.runtime.display import check_display, headless_or_preview
+from assist.runtime.display import headless_or_preview
 from assist.runtime.errors import InternalError, OutputUnavailable
 from assist.runtime.observer import NullRunObserver, RunObserver
 from assist.runtime.options import RunOptions, RunSeams
@@ -558,8 +558,8 @@ def _supervise(run: RunWiring, stop: StopSignal, exit_code: ExitCodeOf, result: 
     lost = False
     while not run.runner_done.is_set() and not stop.event.is_set():
         frame = run.display_frames.get(timeout=0.03)
-        if window is not None and not lost and window.ended:
-            lost = not preview_gone(events, console, cfg.log.console, *_why_gone(window))
+        if window is not None and not lost and window.ended and not stop.event.is_set():
+            lost = not preview_gone(events, console, cfg.log.console, *window.why_ended())
         elif frame is not None and window is not None and not lost:
             window.show(run.overlay(frame))
         if not opts.every_frame:  # every-frame: the frame loop runs commands, on the video clock
@@ -607,22 +607,6 @@ def _run(run: RunWiring) -> None:
         run_every_frame(run, factory, first_source)
     else:
         run_live(run, factory, first_source)
-
-
-def _why_gone(window: PreviewWindow) -> tuple[str, bool]:
-    """Why the preview's child ended, and whether it is a display problem."""
-    if window.error:  # the child said why (an OpenCV without window support)
-        return window.error, True
-    code = window.proc.poll()
-    if code is not None and code > 0:
-        # Qt exits(1) on a broken X connection, maybe before the server has closed its socket.
-        for _ in range(10):
-            if not check_display().ok:
-                return "the display went away", True
-            time.sleep(0.05)
-    elif not check_display().ok:
-        return "the display went away", True
-    return window.reason(), False
 
 
 def _shutdown(run: RunWiring, window: PreviewWindow | None = None) -> None:
