@@ -83,9 +83,10 @@ class PreviewWindow:
         """Wait up to ``timeout`` s for the child to end after :meth:`close`, then
         kill it; returns its exit code (None if it could not be reaped)."""
         self.close()
-        self._sender.join(timeout)
+        deadline = time.monotonic() + timeout
+        self._sender.join(timeout)  # it closes the pipe (unless stuck writing to a hung child)
         try:
-            return self.proc.wait(timeout=max(0.0, timeout))
+            return self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             self.proc.kill()
             try:
