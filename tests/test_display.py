@@ -28,6 +28,7 @@ import pytest
 from assist.runtime.display import check_display, headless_or_preview, quiet_qt
 from assist.runtime.preview import PreviewWindow
 from helpers_cli import ROOT, read_log
+from helpers_data import missing
 
 
 def _x_listener() -> tuple[socket.socket, str]:
@@ -129,7 +130,7 @@ def test_a_display_that_goes_away_mid_run_leaves_the_run_going(tmp_path: Path) -
     the window in a child process, that is the child only."""
     xvfb = shutil.which("Xvfb")
     if xvfb is None:
-        pytest.skip("Xvfb is not installed (apt-get install xvfb)")
+        missing("Xvfb is not installed (apt-get install xvfb, or make test as root)")
     number = next(n for n in range(140, 240) if not Path(f"/tmp/.X{n}-lock").exists())
     server = subprocess.Popen([xvfb, f":{number}", "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
@@ -171,7 +172,7 @@ def _xvfb(first: int) -> Iterator[str]:
     """A real X server (Xvfb) for the duration; yields its DISPLAY value (skips when not installed)."""
     xvfb = shutil.which("Xvfb")
     if xvfb is None:
-        pytest.skip("Xvfb is not installed (apt-get install xvfb)")
+        missing("Xvfb is not installed (apt-get install xvfb, or make test as root)")
     number = next(n for n in range(first, first + 100) if not Path(f"/tmp/.X{n}-lock").exists())
     server = subprocess.Popen([xvfb, f":{number}", "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
@@ -281,7 +282,7 @@ def test_window_keys_reach_the_control_channel_and_a_killed_window_leaves_the_ru
     then the window's process is killed (SIGKILL) and the run goes on headless."""
     xdotool = shutil.which("xdotool")
     if xdotool is None:
-        pytest.skip("xdotool is not installed (apt-get install xdotool)")
+        missing("xdotool is not installed (apt-get install xdotool, or make test as root)")
     with _xvfb(240) as display:
         clip = _counting_clip(tmp_path, 120)  # 12 s played in real time
         cfg = tmp_path / "no-models.toml"
