@@ -43,16 +43,23 @@ serve: $(STAMP) $(SERVE_STAMP)
 	@if [ -z "$$ASSIST_DETECTOR" ] && [ -e "$(DETECTOR)" ]; then export ASSIST_DETECTOR="$(DETECTOR)"; fi; \
 	exec $(VPY) -m assist.serve.launch --port $(PORT) --host $(HOST) $(SERVE_ARGS)
 
-# Debian's espeak-ng: the default speech engine on Linux, and real-audio tests need it.
+# Debian's programs the tests drive for real: espeak-ng (the default speech engine on
+# Linux; real-audio tests), Xvfb and xdotool (the preview window on a real X server).
+# Installed with apt-get when root; otherwise those tests skip (and fail in CI, which
+# sets ASSIST_REQUIRE_DATA=1).
+TEST_PROGRAMS := espeak-ng:espeak-ng Xvfb:xvfb xdotool:xdotool
 espeak:
-	@if command -v espeak-ng >/dev/null 2>&1; then \
-		echo "espeak-ng: present"; \
+	@missing=""; for pair in $(TEST_PROGRAMS); do \
+		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -z "$$missing" ]; then \
+		echo "test programs: present (espeak-ng, Xvfb, xdotool)"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "espeak-ng: installing with apt-get"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null) \
-		|| echo "espeak-ng: apt-get install failed; real-audio tests will be skipped (and fail in CI, which sets ASSIST_REQUIRE_DATA=1)"; \
+		echo "test programs: installing$$missing with apt-get"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+		|| echo "test programs: apt-get install failed; the tests that need$$missing will be skipped (and fail in CI)"; \
 	else \
-		echo "espeak-ng: not installed and cannot install (needs root and apt-get); real-audio tests will be skipped (and fail in CI, which sets ASSIST_REQUIRE_DATA=1). Install it with: sudo apt-get install espeak-ng"; \
+		echo "test programs:$$missing not installed and cannot install (needs root and apt-get); the tests that need them will be skipped (and fail in CI). Install them with: sudo apt-get install$$missing"; \
 	fi
 
 demo: $(STAMP)

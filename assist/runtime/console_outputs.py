@@ -38,10 +38,13 @@ def print_outputs(opts: _Outputs) -> None:
 
 
 def preview_gone(events: _Events, console: Callable[[dict[str, Any]], None] | None, console_enabled: bool,
-                 reason: str = "the display went away") -> bool:
+                 reason: str = "the display went away", display: bool = True) -> bool:
     """The preview cannot go on: say so in one line, log it, and from now on
-    print console lines as a headless run does. Returns False (no preview)."""
-    print(f"no display ({reason}): preview closed, running headless", file=sys.stderr, flush=True)
+    print console lines as a headless run does. ``display``: the cause is the
+    display (gone, or no window support), not the window's process alone.
+    Returns False (no preview)."""
+    head = f"no display ({reason}): preview closed" if display else f"preview closed ({reason})"
+    print(f"{head}, running headless", file=sys.stderr, flush=True)
     events.status("preview_unavailable", text=reason, printed=True)
     if console is not None and console_enabled:
         events.add_sink(console)

@@ -5,9 +5,13 @@ Without a reachable X server Qt does not raise: it prints "could not connect
 to display" and calls ``abort()`` (exit 134), taking the buffered console lines
 and the final ``stopped`` event with it. So the question must be answered
 before the first ``cv2.imshow``, and cheaply: an environment check plus one
-socket connect to the X server (about 0.1 ms locally), which is also what lets
-the preview notice a display that went away (SSH session closed, monitor
-unplugged from a Jetson's X server) before Qt touches the dead connection.
+socket connect to the X server (about 0.1 ms locally).
+
+A display that goes away mid-run (SSH session closed, monitor unplugged from a
+Jetson's X server) cannot be caught by checking before each frame: the server
+can die between the check and the call, and Qt then exits the process. The
+window therefore runs in a child process (:mod:`assist.runtime.preview`); this
+check only names the cause once that child has ended.
 
 macOS and Windows always have a window server for a logged-in user: they are
 assumed to have a display.
@@ -18,7 +22,6 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -110,12 +113,6 @@ def check_display(env: dict[str, str] | None = None, platform: str | None = None
     return DisplayCheck(False, "DISPLAY and WAYLAND_DISPLAY are unset")
 
 
-def still_there(env: dict[str, str] | None = None) -> bool:
-    """Cheap re-check during the run (one socket connect): False once the
-    display has gone away, so the preview stops before Qt sees it die."""
-    return check_display(env).ok
-
-
 def quiet_qt() -> None:
     """Silence Qt's font and platform warnings unless the user set their own rules."""
     os.environ.setdefault("QT_LOGGING_RULES", QT_QUIET_RULES)
@@ -133,28 +130,3 @@ def headless_or_preview(headless: bool, stream: TextIO | None = None) -> bool:
     print(f"no display ({check.reason}): running headless; --headless skips this check",
           file=stream or sys.stderr, flush=True)
     return True
-
-
-class DisplayWatch:
-    """Re-checks the display during the preview, at most every ``every_s``
-    (one socket connect, about 0.1 ms), so a display that goes away mid-run is
-    noticed before Qt processes events on the dead connection: Qt then prints
-    "The X11 connection broke" and exits the process (exit 1, seen with Xvfb
-    killed mid-run). The default checks before every frame shown, leaving
-    only the instant between the check and ``waitKey``. Once lost, it stays
-    lost: the run goes on headless."""
-
-    def __init__(self, every_s: float = 0.0) -> None:
-        self.every_s = every_s
-        self.lost = False
-        self._next = 0.0
-
-    def ok(self) -> bool:
-        """False once the display has gone away."""
-        if self.lost:
-            return False
-        now = time.monotonic()
-        if now >= self._next:
-            self._next = now + self.every_s
-            self.lost = not still_there()
-        return not self.lost

@@ -47,10 +47,11 @@ from assist.describe.from_detections import WarnedObject, merge_recent
 from assist.hazards import Detector, HazardAnalysis
 from assist.runtime.console_outputs import preview_gone, print_outputs, run_outputs
 from assist.runtime.control import ControlSession
-from assist.runtime.display import DisplayWatch, check_display, headless_or_preview
+from assist.runtime.display import headless_or_preview
 from assist.runtime.errors import InternalError, OutputUnavailable
 from assist.runtime.observer import NullRunObserver, RunObserver
 from assist.runtime.options import RunOptions, RunSeams
+from assist.runtime.preview import PreviewWindow
 from assist.runtime.signals import StopSignal
 from assist.runtime.workers import SupervisedWorker
 from assist.speech import Speaker
@@ -556,20 +557,24 @@ def _supervise(run: RunWiring, stop: StopSignal, exit_code: ExitCodeOf, result: 
 
     thread = threading.Thread(target=runner, name="runner", daemon=True)
     thread.start()
-    show, watch = not opts.headless, DisplayWatch()
+    # The window lives in a child process: Qt exits the process whose X connection breaks (see preview.py).
+    window = None if opts.headless else PreviewWindow(run.control.window_key)  # d r p - + q, Esc: commands
+    lost = False
     while not run.runner_done.is_set() and not stop.event.is_set():
         frame = run.display_frames.get(timeout=0.03)
-        if frame is not None and show:
-            show = _show_preview(run, frame) if watch.ok() else preview_gone(events, console, cfg.log.console)
+        if window is not None and not lost and window.ended and not stop.event.is_set():
+            lost = not preview_gone(events, console, cfg.log.console, *window.why_ended())
+        elif frame is not None and window is not None and not lost:
+            window.show(run.overlay(frame))
         if not opts.every_frame:  # every-frame: the frame loop runs commands, on the video clock
             run.control.poll(run.control_time(), ready=run.latest_frame is not None)
     if stop.event.is_set() and stop.reason:
         run.stop_reason = stop.reason
-    _shutdown(run)
+    _shutdown(run, window)
     thread.join(0.2)
     code = result["code"]
     events.status("stopped", reason=run.stop_reason, exit_code=code, outputs=run_outputs(opts))
-    if not (cfg.log.console and (opts.headless or watch.lost)):  # no console lines: still say where outputs went
+    if not (cfg.log.console and (opts.headless or lost)):  # no console lines: still say where outputs went
         print_outputs(opts)
     if file_sink is not None:
         file_sink.close()
@@ -610,24 +615,11 @@ def _run(run: RunWiring) -> None:
         run_live(run, factory, first_source)
 
 
-def _show_preview(run: RunWiring, frame: Frame) -> bool:
-    """Show the preview window; False when no display is available."""
-    import cv2
-
-    try:
-        cv2.imshow("assist", run.overlay(frame))
-        key = cv2.waitKey(1)
-        if run.control is not None:
-            run.control.window_key(key)  # d r p - + q (and Esc) as commands
-        return True
-    except cv2.error:
-        # OpenCV without a GUI backend (opencv-python-headless): same as no display.
-        return preview_gone(run.events, None, False, "this OpenCV has no window support")
-
-
-def _shutdown(run: RunWiring) -> None:
+def _shutdown(run: RunWiring, window: PreviewWindow | None = None) -> None:
     """Stop everything within about a second, in order."""
     run.stop_event.set()
+    if window is not None:
+        window.close()  # the child closes its window while the stages stop
     if run.capture is not None:
         run.capture.stop(timeout=0.5)
     run.hazard_slot.close()
@@ -638,13 +630,8 @@ def _shutdown(run: RunWiring) -> None:
         run.speaker.stop(timeout=0.3)
     if run.video_sink is not None:
         run.video_sink.close()
-    if not run.opts.headless and check_display().ok:  # a dead X connection must not be touched (Qt exits)
-        try:
-            import cv2
-
-            cv2.destroyAllWindows()
-        except Exception:  # noqa: BLE001 - best effort
-            pass
+    if window is not None:
+        window.wait(0.2)  # then killed: it never outlives the agent
 
 
 __all__ = ["RunWiring", "SharedState", "load_describer", "load_detector", "run_pipeline"]
