@@ -65,7 +65,7 @@ def hazards(log: list[dict]) -> list[tuple]:
     return [(e["frame"], e["label"], e["direction"], e["proximity"], e["text"]) for e in log if e["type"] == "hazard"]
 
 
-FRAMES = 250  # the sidewalk clip's first 10 s: a bus, cars approaching, a person ahead
+FRAMES = 430  # the whole sidewalk clip (17 s): a car approaching, a person ahead (far vehicles off the path are not news)
 
 
 def _every_frame(clip: Path, ref: str, log_path: Path, *extra: str) -> list[dict]:
