@@ -25,6 +25,8 @@ import numpy as np
 
 from assist.config import HazardConfig
 from assist.detection import Detection
+from assist.hazards.openvino_yolo import OpenVinoYolo, export_files
+from assist.hazards.openvino_yolo import available as openvino_available
 
 log = logging.getLogger(__name__)
 
@@ -176,13 +178,28 @@ class YoloDetector:
     def __init__(self, path: str, cfg: HazardConfig) -> None:
         self.path = str(path)
         self.cfg = cfg
-        self.device = pick_device(cfg.device)
         self.imgsz = cfg.imgsz_px
         self.last_latency_ms: float | None = None
         self._lock = threading.Lock()
         p = Path(self.path)
         if not p.exists() and not (p.parent == Path(".") and p.name in _download_names()):
             raise DetectorModelMissing(f"{self.path}: no such detector weights; " + _how_to_get(p.name))
+        self._ov = self._load_openvino(p)
+        if self._ov is not None:
+            # The OpenVINO export runs on OpenVINO alone: no ultralytics, no torch on the detector's path
+            # (importing them took 1.5-2.5 s of the first warning's 2.1-2.4 s after launch; bench/RESULTS.md).
+            self.device, self.half, self.model = "cpu", False, None
+            self.names = dict(self._ov.names)
+            t0 = time.perf_counter()
+            self._ov.predict(np.zeros((self.imgsz, self.imgsz, 3), dtype=np.uint8), cfg.confidence)
+            log.info("detector %s loaded on OpenVINO (imgsz %d), warm-up %.0f ms", self.path, self._ov.size[0],
+                     (time.perf_counter() - t0) * 1000)
+            if self._ov.size[0] != self.imgsz:
+                log.warning("detector %s runs at its export size %d, not hazards.imgsz_px=%d (re-export it to "
+                            "change)", self.path, self._ov.size[0], self.imgsz)
+                self.imgsz = self._ov.size[0]
+            return
+        self.device = pick_device(cfg.device)
         try:
             from ultralytics import YOLO
 
@@ -199,6 +216,17 @@ class YoloDetector:
         log.info("detector %s loaded on %s (imgsz %d), warm-up %.0f ms", self.path, self.device, self.imgsz,
                  (time.perf_counter() - t0) * 1000)
         self._note_static_size()
+
+    def _load_openvino(self, p: Path) -> OpenVinoYolo | None:
+        """The direct OpenVINO runner for an OpenVINO export folder on the CPU, else None (ultralytics then)."""
+        if self.cfg.device == "cuda" or export_files(p) is None or not openvino_available():
+            return None
+        try:
+            return OpenVinoYolo(p)
+        except Exception as exc:  # corrupt export, unreadable metadata: the same error as ultralytics would give
+            raise DetectorModelMissing(f"{self.path}: cannot load detector weights "
+                                       f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}); "
+                                       + _how_to_get(p.name)) from None
 
     def _note_static_size(self) -> None:
         """Static exports (OpenVINO/ONNX/engine without dynamic=True) run at their export size, whatever we ask."""
@@ -224,14 +252,22 @@ class YoloDetector:
         if image_bgr is None or image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.size == 0:
             raise ValueError("detect() needs an HxWx3 BGR image")
         t0 = time.perf_counter()
+        if self._ov is not None:
+            with self._lock:
+                xyxy, conf, cls = self._ov.predict(image_bgr, self.cfg.confidence)
+            self.last_latency_ms = (time.perf_counter() - t0) * 1000.0
+            h, w = image_bgr.shape[:2]
+            return self._detections(xyxy / np.array([w, h, w, h], dtype=float), conf, cls)
         res = self._predict(image_bgr)
         self.last_latency_ms = (time.perf_counter() - t0) * 1000.0
         boxes = res.boxes
         if boxes is None or len(boxes) == 0:
             return []
-        xyxyn = boxes.xyxyn.cpu().numpy().astype(float)
-        conf = boxes.conf.cpu().numpy().astype(float)
-        cls = boxes.cls.cpu().numpy().astype(int)
+        return self._detections(boxes.xyxyn.cpu().numpy().astype(float), boxes.conf.cpu().numpy().astype(float),
+                                boxes.cls.cpu().numpy().astype(int))
+
+    def _detections(self, xyxyn: np.ndarray, conf: np.ndarray, cls: np.ndarray) -> list[Detection]:
+        """Detection records from normalised boxes, most confident first (degenerate boxes dropped)."""
         out = []
         for (x1, y1, x2, y2), c, k in zip(xyxyn, conf, cls, strict=True):
             if c < self.cfg.confidence:
