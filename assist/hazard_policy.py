@@ -15,9 +15,10 @@ Per track, each detector run measures three things from the normalised box:
   still object never reads as an approach, and box sides cut by the frame
   edge are not measured (an object sliding into view is not approaching).
 
-A measured state (proximity band, approaching) only becomes the track's state
-after it held for ``hazards.confirm_frames`` consecutive detector runs, so one
-noisy frame never speaks.
+A measured state (proximity band, approaching, the track itself) only becomes
+the track's state once the detections backing it add up to
+``hazards.confirm_evidence`` in confidence within ``hazards.confirm_window_s``
+(assist/hazards/confirm.py), so one noisy frame never speaks.
 
 Announcements rank the confirmed state: 0 present (far or near), 1
 approaching, 2 very near. A track is announced when it first becomes relevant
@@ -44,6 +45,7 @@ from dataclasses import dataclass, field
 
 from assist.config import HazardConfig
 from assist.detection import Detection
+from assist.hazards.confirm import Confirmed, ConfirmRule
 from assist.phrases import hazard_phrase
 from assist.speech.priority import Priority
 from assist.tracker import IouTracker, Track
@@ -114,32 +116,10 @@ class TrackView:
 
 
 @dataclass
-class _Confirmed:
-    """A value that changes only after a candidate held for ``need`` consecutive updates."""
-
-    value: object = None
-    candidate: object = None
-    count: int = 0
-
-    def push(self, raw: object, need: int) -> bool:
-        """Feed one measurement; return True when the confirmed value changed."""
-        if raw == self.value:
-            self.candidate, self.count = None, 0
-            return False
-        if raw == self.candidate:
-            self.count += 1
-        else:
-            self.candidate, self.count = raw, 1
-        if self.count >= need:
-            self.value, self.candidate, self.count = raw, None, 0
-            return True
-        return False
-
-
-@dataclass
 class _TrackState:
-    proximity: _Confirmed = field(default_factory=lambda: _Confirmed(value=None))
-    approaching: _Confirmed = field(default_factory=lambda: _Confirmed(value=False))
+    proximity: Confirmed = field(default_factory=lambda: Confirmed(value=None))
+    approaching: Confirmed = field(default_factory=lambda: Confirmed(value=False))
+    present: Confirmed = field(default_factory=lambda: Confirmed(value=False))
     raw_proximity: str = "far"
     raw_approaching: bool = False
     ttc_s: float | None = None
@@ -224,6 +204,7 @@ class HazardAnalyzer:
         self.cfg = cfg
         self.language = language
         self.tracker = tracker or IouTracker()
+        self.rule = ConfirmRule.from_config(cfg)
         self._states: dict[int, _TrackState] = {}
         self._class_last: dict[str, tuple[float, int]] = {}  # label -> (time, rank) of its last announcement
         self._views: list[TrackView] = []
@@ -319,14 +300,14 @@ class HazardAnalyzer:
             if not tr.visible:
                 continue  # a missed run neither confirms nor breaks the confirmed state
             self._measure(tr, st)
-            st.proximity.push(st.raw_proximity, cfg.confirm_frames)
-            st.approaching.push(st.raw_approaching, cfg.confirm_frames)
+            for state, raw in ((st.proximity, st.raw_proximity), (st.approaching, st.raw_approaching),
+                               (st.present, True)):
+                state.push(raw, t_capture, tr.confidence, self.rule)
             tier = self.tier_of(tr.label)
             direction = self._direction(st)
             views.append(TrackView(tr.track_id, tr.label, tr.bbox, tr.confidence, tier, direction,
                                    st.proximity.value or st.raw_proximity, bool(st.approaching.value), st.ttc_s))
-            if (tier is None or st.proximity.value is None or tr.streak < cfg.confirm_frames
-                    or not self._big_enough(tr)):
+            if tier is None or st.proximity.value is None or not st.present.value or not self._big_enough(tr):
                 continue
             prox, appr = str(st.proximity.value), bool(st.approaching.value)
             if not self._relevant(tier, prox, appr, direction):
@@ -358,7 +339,7 @@ class HazardAnalyzer:
                 for tr in tracks:
                     st = self._states.get(tr.track_id)
                     if (tr.track_id in ids or st is None or not tr.visible or st.announced_rank >= 0
-                            or tr.label != label or tr.streak < cfg.confirm_frames or not self._big_enough(tr)):
+                            or tr.label != label or not st.present.value or not self._big_enough(tr)):
                         continue
                     if self._relevant(tier, st.raw_proximity, st.raw_approaching, self._direction(st)):
                         members.append((tr, st, self._rank(st.raw_proximity, st.raw_approaching),

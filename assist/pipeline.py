@@ -404,7 +404,7 @@ def _run(agent: Agent) -> int:
         # A folder of photos is a slideshow of unrelated scenes, one frame
         # each: hazards are confirmed on one frame (there is no second), and
         # every photo is described (see gate_frame).
-        cfg.hazards.confirm_frames = 1
+        cfg.hazards.confirm_frames, cfg.hazards.confirm_evidence = 1, 0.0
     agent.detector_path = agent.resolve_detector()
     factory, first_source = make_source_factory(cfg, opts)
     events.status("started", source=f"{opts.source_kind}:{opts.source_value}" if opts.source_value
