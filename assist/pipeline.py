@@ -502,22 +502,25 @@ def _run_live(agent: Agent, factory: Callable[[], Any], first_source: Any) -> in
             on_fault=lambda kind, msg: agent.notice("captions_unavailable", event="worker_fault"),
             on_recovered=lambda: agent.events.status("worker_recovered", worker="captions"))
         agent._workers.append(caption_worker)
-    for worker in agent._workers:
+    # The detector comes up first and frames flow as soon as it is ready (warnings first, on a file too); the
+    # captioner loads behind it, so its imports and graph loading do not compete with the detector's start on
+    # a small machine. The caption slot keeps the first gated frame until the captioner takes it.
+    for worker in sorted(agent._workers, key=lambda w: w.name != "hazards"):
         worker.start()
-    # Wait for the models, staying responsive to Ctrl-C. A live source starts
-    # as soon as the detector is ready (warnings first); a file waits for the
-    # captioner too, so its first scene is not lost to a slow model load.
-    for worker in agent._workers:
-        if first_source.is_live and worker.name != "hazards":
-            continue
-        while not worker.ready.wait(0.05):
+        while worker.name == "hazards" and not worker.ready.wait(0.05):
             if stop.is_set():
                 return exitcodes.OK
-        if worker.setup_error is not None:
-            err = worker.setup_error
-            if worker.name == "hazards":
-                raise detector_load_error(agent.detector_path, err)
-            agent.events.status("model_missing", text=f"captioner cannot load: {err}", model="captioner")
+        if worker.name == "hazards" and worker.setup_error is not None:
+            raise detector_load_error(agent.detector_path, worker.setup_error)
+    caption_reported = threading.Event()
+
+    def report_captioner() -> None:
+        for worker in agent._workers:
+            if worker.name == "captions" and worker.ready.is_set() and not caption_reported.is_set():
+                caption_reported.set()
+                if worker.setup_error is not None:
+                    agent.events.status("model_missing", text=f"captioner cannot load: {worker.setup_error}",
+                                        model="captioner")
 
     def on_frame(frame: Frame) -> None:
         if agent.detector_path:  # no hazard worker, no consumer: a frame left there would hold up _drain
@@ -532,11 +535,13 @@ def _run_live(agent: Agent, factory: Callable[[], Any], first_source: Any) -> in
     exhausted = threading.Event()
     capture.start(on_frame)
     while not stop.is_set() and not exhausted.is_set():
+        report_captioner()
         if capture.wait(0.05):  # the source ended (a file) or gave up
             break
     if not stop.is_set():
         capture.stop(timeout=0.5)
         _drain(agent)
+    report_captioner()
     _raise_capture_error(agent)
     return exitcodes.OK
 

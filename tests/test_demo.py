@@ -21,19 +21,22 @@ FPS = 10.0
 # (26-27.5 s) the close bus. A change here is a behaviour change: look at the
 # new log before updating it.
 GOLDEN_HAZARDS = [
-    (2, "Bus ahead"),
-    (67, "Three people ahead, approaching"),
+    # Issue 17 (confirmation by evidence, assist/hazards/confirm.py): confident warnings come one frame
+    # (100 ms) earlier than with three confirming runs; the far bus (detected at 0.3-0.55) one frame later;
+    # the first group is "two people" (the third is not yet confirmed when the two are).
+    (3, "Bus ahead"),
+    (66, "Two people ahead, approaching"),
     (70, "Bus ahead, approaching"),
-    (83, "Person on the left, very near"),
-    (84, "Bus ahead, very near"),
-    (155, "Person on the right"),
-    (158, "Person on the right, very near"),
-    (265, "Bus on the left, very near"),
-    (272, "Person on the left, very near"),
+    (82, "Person on the left, very near"),
+    (83, "Bus ahead, very near"),
+    (154, "Person on the right"),
+    (157, "Person on the right, very near"),
+    (264, "Bus on the left, very near"),
+    (271, "Person on the left, very near"),
 ]
 GOLDEN_CAPTIONS = [
     (8, "A bus ahead, three people ahead."),
-    (66, "A bus ahead, a truck ahead, two people ahead, and more."),
+    (66, "A truck ahead, a bus ahead, two people ahead, and more."),  # issue 17: one vehicle seen as bus and truck, equal areas to 1e-8
     (106, "A bus ahead, two people on the left."),
     (173, "A person ahead, a person on the right."),
     (283, "A bus ahead, two people on the left."),
