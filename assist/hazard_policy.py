@@ -287,7 +287,6 @@ class HazardAnalyzer:
     # ------------------------------------------------------------------ update
     def update(self, detections: list[Detection], t_capture: float, frame_index: int) -> list[Announcement]:
         """Track one detector run's detections and return the announcements it triggers."""
-        cfg = self.cfg
         tracks = self.tracker.update(list(detections), t_capture)
         live = {tr.track_id for tr in tracks}
         for tid in list(self._states):

@@ -36,7 +36,8 @@ GOLDEN_HAZARDS = [
 ]
 GOLDEN_CAPTIONS = [
     (8, "A bus ahead, three people ahead."),
-    (66, "A truck ahead, a bus ahead, two people ahead, and more."),  # issue 17: one vehicle seen as bus and truck, equal areas to 1e-8
+    # issue 17: one vehicle seen as bus and truck, equal areas to 1e-8 (the OpenVINO path's boxes)
+    (66, "A truck ahead, a bus ahead, two people ahead, and more."),
     (106, "A bus ahead, two people on the left."),
     (173, "A person ahead, a person on the right."),
     (283, "A bus ahead, two people on the left."),
