@@ -4,7 +4,7 @@
 import os
 import sys
 
-from assist.cli import main
+from assist.app.cli import main
 
 if __name__ == "__main__":
     code = main()

@@ -20,7 +20,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.toml"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config.toml"
+MODELS_DIR = PROJECT_ROOT / "models"  # where the detector and captioner weights are looked for
+
+
+def project_path(value: str | Path) -> Path:
+    """A path from config.toml or the environment: as given (relative to the
+    working directory) when it exists or is absolute, else relative to the
+    project folder, where config.toml lives. The one rule for model paths."""
+    p = Path(value).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    return PROJECT_ROOT / p
 
 
 class ConfigError(Exception):
@@ -183,11 +195,6 @@ class Config:
 def _suggest(name: str, candidates: list[str], prefix: str) -> str:
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     return f" (did you mean {prefix}{close[0]}?)" if close else ""
-
-
-def _type_name(tp: Any) -> str:
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
-        tp, "a list of strings")
 
 
 def _check_value(path: str, value: Any, tp: Any, meta: dict[str, Any]) -> tuple[Any, str | None]:

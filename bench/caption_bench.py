@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from assist.fast_caption import build_fast_generator  # noqa: E402
+from assist.describe.fast import build_fast_generator  # noqa: E402
 
 START = 50256
 NEW_TOKENS = 16
@@ -55,7 +55,7 @@ def forced_logits(gen, x: torch.Tensor, ids: list[int]) -> list[torch.Tensor]:
     Feeding both paths the same tokens measures each decision on its own: free-running agreement
     counts a single early flip as a whole caption of differences.
     """
-    from assist.fast_caption import process_logits
+    from assist.describe.fast.torch_greedy import process_logits
 
     enc = gen.encode(x)
     run = gen._session(enc)

@@ -26,8 +26,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from assist.config import SceneConfig  # noqa: E402
-from assist.frames import Frame  # noqa: E402
-from assist.scene_gate import SceneGate, analysis_frames  # noqa: E402
+from assist.core.frames import Frame  # noqa: E402
+from assist.describe.scene_gate import SceneGate, analysis_frames  # noqa: E402
 
 
 def _frames(width: int, height: int, n: int) -> tuple[list[np.ndarray], str]:

@@ -67,7 +67,7 @@ def scene_images() -> tuple[np.ndarray, np.ndarray]:
 def bench_detector(quick: bool) -> dict[str, Any]:
     """Per-frame latency of every detector format present, at the configured input size."""
     from assist.config import load_config
-    from assist.detector import YoloDetector
+    from assist.hazards.detector import YoloDetector
 
     cfg = load_config().hazards
     cands = detector_candidates()
@@ -105,7 +105,7 @@ class _BusyCaptioner:
         torch.set_num_threads(threads)
         cfg = _caption_cfg(threads)
         self.model = caption_bench.full_size_model()
-        from assist.fast_caption import build_fast_generator
+        from assist.describe.fast import build_fast_generator
 
         self.gen = build_fast_generator(self.model, cfg)
         self.stop = threading.Event()
@@ -144,14 +144,14 @@ def _caption_cfg(threads: int) -> Any:
 def _warning_trial(detector: Any, analyzer: Any, arbiter_parts: tuple[Any, Any, Any], clock: Any, frames: Any,
                    rate_hz: float, *, hold_flicker: bool = False, duration_s: float = 6.0) -> dict[str, Any]:
     """One live trial: a 30 fps capture thread showing ``frames(t_since_start) -> (image, is_hazard)``, the hazard
-    loop at up to ``rate_hz`` on the freshest frame (detector -> HazardAnalyzer), the SpeechArbiter.
+    loop at up to ``rate_hz`` on the freshest frame (detector -> HazardPolicy), the SpeechArbiter.
 
     Returns the onset time (first hazard frame captured), the first utterance's start, the number of
     utterances, the detector's run times and the hazard frames the detector actually looked at. With
     ``hold_flicker`` a hazard frame stays in the slot until the detector took it (the flicker test must
     show the false frame to the detector, not lose it to a newer frame)."""
-    from assist.events import EventLog
-    from assist.frames import Frame, LatestFrameSlot
+    from assist.core.events import EventLog
+    from assist.core.frames import Frame, LatestFrameSlot
     from assist.speech.arbiter import SpeechArbiter
     from assist.speech.backends import make_backend
 
@@ -227,15 +227,15 @@ def bench_warning(quick: bool, caption_threads: int, rate_hz: float | None = Non
     flicker test: a single false frame (the bus for one camera frame) must never be spoken.
 
     Components as the pipeline wires them: a 30 fps capture thread into a LatestFrameSlot, the hazard loop
-    at up to ``hazards.rate_hz`` on the freshest frame (detector -> HazardAnalyzer, whose confirmation by
+    at up to ``hazards.rate_hz`` on the freshest frame (detector -> HazardPolicy, whose confirmation by
     evidence is included), the SpeechArbiter (backend ``none``, realtime). A latency trial shows an empty
     view for 1 s, then a bus ahead until the warning starts. A flicker trial shows the empty view for 3 s
     with the bus in exactly one frame (held until the detector took it) and counts what is spoken.
     """
-    from assist.clock import RealClock
     from assist.config import load_config
-    from assist.detector import YoloDetector
-    from assist.hazard_policy import HazardAnalyzer
+    from assist.core.clock import RealClock
+    from assist.hazards.detector import YoloDetector
+    from assist.hazards.policy import HazardPolicy
 
     cfg = load_config()
     cfg.speech.backend = "none"
@@ -257,7 +257,7 @@ def bench_warning(quick: bool, caption_threads: int, rate_hz: float | None = Non
     with _BusyCaptioner(caption_threads) as busy:
         time.sleep(1.0)  # let the captioner reach steady state
         for trial in range(trials):
-            r = _warning_trial(detector, HazardAnalyzer(cfg.hazards, cfg.speech.language), parts, clock,
+            r = _warning_trial(detector, HazardPolicy(cfg.hazards, cfg.speech.language), parts, clock,
                                lambda t: (bus, True) if t >= 1.0 else (empty, False), cfg.hazards.rate_hz)
             run_ms += r["run_ms"]
             duty.append(r["duty"])
@@ -275,7 +275,7 @@ def bench_warning(quick: bool, caption_threads: int, rate_hz: float | None = Non
                     return bus, True
                 return empty, False
 
-            r = _warning_trial(detector, HazardAnalyzer(cfg.hazards, cfg.speech.language), parts, clock, frames,
+            r = _warning_trial(detector, HazardPolicy(cfg.hazards, cfg.speech.language), parts, clock, frames,
                                cfg.hazards.rate_hz, hold_flicker=True, duration_s=3.0)
             false_count += r["spoken"]
             flicker_seen += r["seen_hazard"]
@@ -320,7 +320,7 @@ def bench_launch(quick: bool) -> dict[str, Any]:
     The run is left to finish: ``launch_first_caption_s`` shows the captioner did load and describe."""
     import tempfile
 
-    from assist.fast_caption_onnx import cache_key, cache_ready
+    from assist.describe.fast.onnx_runtime import cache_key, cache_ready
 
     det = shared_detector()
     if not det.exists():
@@ -362,7 +362,7 @@ def bench_launch(quick: bool) -> dict[str, Any]:
 
 def cache_root_dir() -> Path:
     """$ASSIST_CACHE (or ~/.cache/assist): where the bench's saved model and its graphs live."""
-    from assist.fast_caption_onnx import cache_root
+    from assist.describe.fast.onnx_runtime import cache_root
 
     return cache_root()
 
@@ -381,7 +381,7 @@ def bench_gate() -> dict[str, Any]:
 def saved_full_size_model() -> Path:
     """The random full-size ViT-GPT2 saved once as a model folder (+ ViT processor + a GPT-2 BPE tokenizer),
     so the memory child loads it through the real loading code, as the agent does."""
-    from assist.fast_caption_onnx import cache_root
+    from assist.describe.fast.onnx_runtime import cache_root
 
     folder = cache_root() / "bench-vit-gpt2-random"
     if (folder / "config.json").is_file() and (folder / "tokenizer_config.json").is_file():
@@ -417,8 +417,8 @@ def rss_child(threads: int, folder: str) -> None:
 
     torch.set_num_threads(threads)
     out: dict[str, Any] = {}
-    from assist.captioner import load_captioner
     from assist.config import load_config
+    from assist.describe.captioner import load_captioner
 
     cfg = load_config().caption
     cfg = type(cfg)(**{**cfg.__dict__, "model": folder, "device": "cpu", "threads": threads})
@@ -430,7 +430,7 @@ def rss_child(threads: int, folder: str) -> None:
     out["after_captioner_mb"] = peak_rss_mb()
     det = shared_detector()
     if det.exists():
-        from assist.detector import YoloDetector
+        from assist.hazards.detector import YoloDetector
 
         YoloDetector(str(det), load_config().hazards).detect(scene_images()[1])
     cap.caption(scene_images()[0])

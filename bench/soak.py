@@ -21,9 +21,10 @@ measured after ``--warmup-s`` (model loads, first allocations, caches): the
 median RSS of the last samples minus that of the first samples after warm-up,
 plus a least-squares slope in MB per minute.
 
-Only instrumentation is added here (wrapping ``Agent.start_speech`` to reach
-the arbiter and its events, and ``make_source_factory`` to loop the files):
-the pipeline itself runs unchanged.
+Only instrumentation is added here, through the run's seams
+(:class:`assist.runtime.options.RunSeams`): a source factory that loops the
+files and an observer that sees every speech decision and samples the run's
+public view; the pipeline itself runs unchanged.
 """
 
 from __future__ import annotations
@@ -45,10 +46,13 @@ if str(ROOT) not in sys.path:
 
 import psutil  # noqa: E402
 
-from assist import pipeline  # noqa: E402
-from assist.cli import RunOptions  # noqa: E402
+from assist.app.errors import exit_code  # noqa: E402
+from assist.capture.sources import SourceSpec, open_source  # noqa: E402
 from assist.config import CameraConfig, load_config  # noqa: E402
-from assist.sources import SourceSpec, open_source  # noqa: E402
+from assist.runtime.options import RunOptions, RunSeams  # noqa: E402
+from assist.runtime.run import RunWiring, run_pipeline  # noqa: E402
+from assist.runtime.signals import StopSignal  # noqa: E402
+from assist.speech.arbiter import SpeechDecision  # noqa: E402
 
 GROWTH_LIMIT_MB = 50.0  # issue 9: memory growth after warm-up must stay under this
 SPEECH_QUEUE_BOUND = 8  # captions replace each other and warnings expire: the queue can never grow
@@ -118,7 +122,7 @@ class Probe:
 
     def __init__(self, sample_s: float) -> None:
         self.sample_s = sample_s
-        self.agent: Any = None
+        self.run: RunWiring | None = None
         self.source: LoopingFootage | None = None
         self.samples: list[dict[str, float]] = []
         self.lags: list[tuple[str, float, float]] = []  # (level, start - capture, allowed age)
@@ -131,41 +135,30 @@ class Probe:
         self._proc = psutil.Process()
         self._lock = threading.Lock()
 
-    # -- hooks -------------------------------------------------------------------------------
-    def install(self, paths: list[Path]) -> None:
-        """Wrap the two seams: the agent's speech start (to reach the arbiter) and the source."""
-        probe = self
-        real_start = pipeline.Agent.start_speech
+    # -- seams -------------------------------------------------------------------------------
+    def seams(self, paths: list[Path], cfg: CameraConfig) -> RunSeams:
+        """The run's seams: the looping footage as its source, this probe as its observer."""
 
-        def start_speech(agent: Any) -> None:
-            real_start(agent)
-            probe.agent = agent
-            arbiter = agent.arbiter
-            real_emit = arbiter._emit
+        def source() -> LoopingFootage:
+            self.source = LoopingFootage(paths, cfg)
+            return self.source
 
-            def emit(item: Any, event: str, t: float, **fields: object) -> None:
-                # Called at every speech decision, under the arbiter's lock: the
-                # queue length here is exact, unlike a periodic sample.
-                probe.queue_max = max(probe.queue_max, len(arbiter._queue))
-                if event == "start":
-                    with probe._lock:
-                        probe.lags.append((item.priority.label, t - item.t_capture, item.expires - item.t_capture))
-                elif event == "dropped":
-                    with probe._lock:
-                        probe.drops[str(fields.get("reason"))] += 1
-                real_emit(item, event, t, **fields)
+        return RunSeams(source_factory=source, observer=self)
 
-            arbiter._emit = emit
+    def run_started(self, run: RunWiring) -> None:
+        """Observer: keep the run's public view for the sampler."""
+        self.run = run
 
-        def make_source_factory(cfg: Any, opts: Any) -> tuple[Any, Any]:
-            def factory() -> LoopingFootage:
-                probe.source = LoopingFootage(paths, cfg.camera)
-                return probe.source
-
-            return factory, factory()
-
-        pipeline.Agent.start_speech = start_speech  # type: ignore[method-assign]
-        pipeline.make_source_factory = make_source_factory  # type: ignore[assignment]
+    def speech_decision(self, decision: SpeechDecision) -> None:
+        """Observer: called at every speech decision, under the arbiter's lock, so
+        the queue length here is exact, unlike a periodic sample."""
+        with self._lock:
+            self.queue_max = max(self.queue_max, decision.queued)
+            if decision.event == "start":
+                self.lags.append((decision.priority, decision.t - decision.t_capture,
+                                  decision.expires - decision.t_capture))
+            elif decision.event == "dropped":
+                self.drops[str(decision.reason)] += 1
 
     def sink(self, event: dict[str, Any]) -> None:
         """Event sink: counts, and the capture status events (frame drops)."""
@@ -179,12 +172,11 @@ class Probe:
     # -- sampling ----------------------------------------------------------------------------
     def sample(self) -> None:
         """One sample of memory, threads, descriptors, children and queue lengths."""
-        agent = self.agent
-        arbiter = getattr(agent, "arbiter", None)
-        capture = getattr(agent, "capture", None)
-        hazard_steps = 0
-        if agent is not None:
-            hazard_steps = sum(w.steps for w in agent._workers if w.name == "hazards")
+        run = self.run
+        speaker = run.speaker if run is not None else None
+        capture = run.capture if run is not None else None
+        hazard_steps = sum(w.steps for w in run.workers if w.name == "hazards") if run is not None else 0
+        backlog = run.slot_backlog() if run is not None else {"hazard": 0, "caption": 0}
         try:
             fds = self._proc.num_fds()
         except (AttributeError, psutil.Error):
@@ -195,9 +187,9 @@ class Probe:
             "threads": threading.active_count(),
             "fds": fds,
             "children": len(self._proc.children(recursive=True)),
-            "speech_queue": len(arbiter.pending) if arbiter is not None else 0,
-            "hazard_slot": int(agent._hazard_slot.pending) if agent is not None else 0,
-            "caption_slot": int(agent._caption_slot.pending) if agent is not None else 0,
+            "speech_queue": len(speaker.pending) if speaker is not None else 0,
+            "hazard_slot": backlog["hazard"],
+            "caption_slot": backlog["caption"],
             "frames": capture.frames_read if capture is not None else 0,
             "detector_runs": hazard_steps,
         }
@@ -369,8 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = RunOptions(source_kind="video", source_value=f"loop of {len(videos)} files", headless=True,
                       log_path=a.log)
     probe = Probe(sample_s)
-    probe.install(videos)
-    stop = pipeline.StopSignal().install()  # Ctrl-C ends the soak early, with a report
+    stop = StopSignal().install()  # Ctrl-C ends the soak early, with a report
     done = threading.Event()
     sampler = probe.run_sampler(done)
 
@@ -383,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     load0 = os.getloadavg()[0]
     print(f"soak: {a.minutes:g} min over {', '.join(v.name for v in videos)} (looped), speech {a.speech}, "
           f"warm-up {warmup_s:g} s, sample every {sample_s:g} s", flush=True)
-    code = pipeline.run_pipeline(cfg, opts, extra_sinks=(probe.sink,), stop=stop)
+    code = run_pipeline(cfg, opts, exit_code=exit_code, extra_sinks=(probe.sink,), stop=stop,
+                        seams=probe.seams(videos, cfg.camera))
     done.set()
     sampler.join(1.0)  # no sample after the run: its memory and threads are being released
     result = summarize(probe, minutes=a.minutes, warmup_s=warmup_s, code=code, rate_hz=cfg.hazards.rate_hz,

@@ -4,12 +4,13 @@ Run as a child process by the reliability and signal tests::
 
     python tests/fault_launcher.py [FAULT OPTIONS] -- RUN.PY ARGUMENTS
 
-It monkeypatches the seams the pipeline already has (``Agent.make_caption_state``
-and ``Agent.make_hazard_state`` build each worker's model in its own thread; the
-speech backends start their engine through ``assist.speech.backends.spawn``), then
-calls :func:`assist.cli.main` exactly as ``run.py`` does. Production code carries
-no test hooks: everything here is wrapping, from the outside, the real objects
-(the real detector, the real caption engine, real espeak-ng children).
+It passes its faults in through the run's seams (:class:`assist.runtime.options.RunSeams`:
+the detector and caption-engine factories each worker calls in its own thread, and
+the speech backend factory, whose backends start every engine child through the
+``spawn`` function they are given), then calls :func:`assist.app.cli.main` exactly
+as ``run.py`` does. Nothing is patched: everything here wraps, from the outside,
+the real objects (the real detector, the real caption engine, real espeak-ng
+children).
 
 Fault specs (``KIND``, ``KIND:N`` or ``KIND:N@SKIP``; N = how many calls are
 faulty, counted over the whole run, across worker restarts, default 1,
@@ -92,39 +93,39 @@ def _faulty_call(fault: Fault, real: Any) -> Any:
     return call
 
 
-def patch_workers(caption: Fault | None, detector: Fault | None) -> None:
-    """Wrap the model factories of the two workers (each runs in its worker's thread)."""
-    _patch_factory("make_caption_state", "describe", caption)
-    _patch_factory("make_hazard_state", "detect", detector)
+class FaultyModel:
+    """The real model with one method made faulty; everything else is the real model's."""
+
+    def __init__(self, model: Any, method: str, fault: Fault) -> None:
+        self._model = model
+        self._faulty = {method: _faulty_call(fault, getattr(model, method))}
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._faulty:
+            return self._faulty[name]
+        return getattr(self._model, name)
 
 
-def _patch_factory(factory: str, method: str, fault: Fault | None) -> None:
-    """Agent.<factory> returns (model, helper): delay it (slow_load) and make ``model.<method>`` faulty."""
-    from assist.pipeline import Agent
-
+def _faulty_factory(real: Any, method: str, fault: Fault | None) -> Any:
+    """A model factory that delays the load (slow_load) and makes ``<model>.<method>`` faulty."""
     if fault is None:
-        return
-    real = getattr(Agent, factory)
+        return None
 
-    def make_state(self: Agent) -> tuple[Any, Any]:
+    def make(*args: Any) -> Any:
         if fault.kind == "slow_load" and fault.take():
             time.sleep(fault.seconds)
-        model, helper = real(self)
-        setattr(model, method, _faulty_call(fault, getattr(model, method)))
-        return model, helper
+        return FaultyModel(real(*args), method, fault)
 
-    setattr(Agent, factory, make_state)
+    return make
 
 
-def patch_speech(fault: Fault) -> None:
-    """Make the espeak-ng children that speak die (SIGKILL) or hang (SIGSTOP) mid-utterance.
+def faulty_spawn(fault: Fault) -> Any:
+    """A spawn function whose espeak-ng children die (SIGKILL) or hang (SIGSTOP) mid-utterance.
 
     The probe and voice check are left alone: only a child fed text on stdin
     (``--stdin``) is an utterance.
     """
-    from assist.speech import backends
-
-    real_spawn = backends.spawn
+    from assist.speech.backends.process import spawn as real_spawn
 
     def spawn(args: list[str], **kwargs: Any) -> Any:
         proc = real_spawn(args, **kwargs)
@@ -141,11 +142,29 @@ def patch_speech(fault: Fault) -> None:
             timer.start()
         return proc
 
-    backends.spawn = spawn
+    return spawn
+
+
+def fault_seams(caption: Fault | None, detector: Fault | None, speech: Fault | None) -> Any:
+    """The run's seams with the faults in them (None everywhere else: the real parts)."""
+    from assist.runtime.options import RunSeams
+    from assist.runtime.run import load_describer, load_detector
+    from assist.speech.backends import make_backend
+
+    backend_factory = None
+    if speech is not None:
+        spawn = faulty_spawn(speech)
+
+        def backend_factory(cfg: Any, events: Any, wav_dir: Any) -> Any:
+            return make_backend(cfg, events, wav_dir=wav_dir, spawn=spawn)
+
+    return RunSeams(detector_factory=_faulty_factory(load_detector, "detect", detector),
+                    describer_factory=_faulty_factory(load_describer, "describe", caption),
+                    speech_backend_factory=backend_factory)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the fault options, patch, and run ``assist.cli.main`` with the rest."""
+    """Parse the fault options and run ``assist.app.cli.main`` with the rest, faults in its seams."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" in argv:
         cut = argv.index("--")
@@ -158,13 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--speech-fault")
     p.add_argument("--marker", type=Path)
     a = p.parse_args(own)
-    patch_workers(Fault(a.caption_fault, a.marker, "caption") if a.caption_fault else None,
-                  Fault(a.detector_fault, a.marker, "detector") if a.detector_fault else None)
-    if a.speech_fault:
-        patch_speech(Fault(a.speech_fault, a.marker, "speech"))
-    from assist.cli import main as cli_main
+    seams = fault_seams(Fault(a.caption_fault, a.marker, "caption") if a.caption_fault else None,
+                        Fault(a.detector_fault, a.marker, "detector") if a.detector_fault else None,
+                        Fault(a.speech_fault, a.marker, "speech") if a.speech_fault else None)
+    from assist.app.cli import main as cli_main
 
-    return cli_main(rest)
+    return cli_main(rest, seams=seams)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from assist.capture.errors import SourceError
 from assist.config import CameraConfig
-from assist.sources import SourceError
 from helpers_wait import wait_for
 
 # ----------------------------------------------------------------- frame codes

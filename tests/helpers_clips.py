@@ -10,7 +10,7 @@ Typical use::
 
     photos = [load_photo(p) for p in pick_photos(coco_dir, 3, offset=0)]
     clip = pan_tour(photos, still_s=4.0, pan_s=1.5)   # still, pan, still, pan, still
-    frames = clip.as_frames()                          # assist.frames.Frame, t = index / fps
+    frames = clip.as_frames()                          # assist.core.frames.Frame, t = index / fps
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from assist.frames import Frame
+from assist.core.frames import Frame
 
 FPS = 10.0
 SIZE = (320, 240)  # (width, height): small keeps tests fast; the gate downscales anyway

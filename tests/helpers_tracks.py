@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from assist.detection import Detection
+from assist.core.detection import Detection
 
 Step = tuple[float, list[Detection]]
 
@@ -65,7 +65,7 @@ def merge(*sequences: list[Step]) -> list[Step]:
     return sorted(out.items())
 
 
-def run(analyzer, steps: list[Step]) -> list:  # noqa: ANN001 - HazardAnalyzer, kept loose for reuse
+def run(analyzer, steps: list[Step]) -> list:  # noqa: ANN001 - HazardPolicy, kept loose for reuse
     """Feed steps to ``analyzer.update`` and return every announcement, in order."""
     out = []
     for i, (t, dets) in enumerate(steps):

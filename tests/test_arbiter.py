@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from assist.clock import VirtualClock
 from assist.config import SpeechConfig
-from assist.events import EventLog, ListSink
+from assist.core.clock import VirtualClock
+from assist.core.events import EventLog, ListSink
+from assist.core.priority import Priority
 from assist.speech.arbiter import SpeechArbiter, normalize_text
 from assist.speech.backends import NoneBackend
-from assist.speech.priority import Priority
 from tests.helpers_speech import FakeBackend, wait_for
 
 IMP, MSG, TXT, NOTE = Priority.IMPORTANT, Priority.MESSAGE, Priority.TEXT, Priority.NOTIFICATION

@@ -14,7 +14,7 @@ import math
 
 import pytest
 
-from assist.caption_metrics import (
+from assist.training.metrics import (
     bleu,
     cider_d,
     format_table,

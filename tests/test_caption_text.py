@@ -8,15 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assist.caption_text import (
+from assist.core.detection import Detection
+from assist.describe.caption_text import (
+    DEFAULT_AHEAD_WIDTH,
     NOUN_TO_CLASS,
     caption_classes,
     clean_caption,
     describe_detections,
-    direction_of,
     ground_caption,
 )
-from assist.detection import Detection
+from assist.hazards.geometry import direction_of
 
 
 def det(label: str, cx: float, height: float = 0.2, width: float = 0.1, conf: float = 0.9) -> Detection:
@@ -101,10 +102,10 @@ def test_fallback_in_other_languages_uses_the_phrase_tables() -> None:
 
 
 def test_direction_uses_the_ahead_band() -> None:
-    assert direction_of(det("car", 0.2)) == "left"
-    assert direction_of(det("car", 0.5)) == "ahead"
-    assert direction_of(det("car", 0.8)) == "right"
-    assert direction_of(det("car", 0.2), ahead_width=0.8) == "ahead"
+    assert direction_of(det("car", 0.2).center_x, DEFAULT_AHEAD_WIDTH) == "left"
+    assert direction_of(det("car", 0.5).center_x, DEFAULT_AHEAD_WIDTH) == "ahead"
+    assert direction_of(det("car", 0.8).center_x, DEFAULT_AHEAD_WIDTH) == "right"
+    assert direction_of(det("car", 0.2).center_x, 0.8) == "ahead"
 
 
 # ------------------------------------------------------------------ grounding

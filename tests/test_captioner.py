@@ -13,18 +13,17 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from assist import captioner as cap  # noqa: E402
-from assist.captioner import (  # noqa: E402
-    CaptionEngine,
-    CaptionModelMissing,
-    CaptionResult,
+from assist.config import CaptionConfig, HazardConfig  # noqa: E402
+from assist.core.detection import Detection  # noqa: E402
+from assist.core.events import EventLog, ListSink  # noqa: E402
+from assist.describe import captioner as cap  # noqa: E402
+from assist.describe.captioner import (  # noqa: E402
     auto_threads,
     load_captioner,
     resolve_captioner,
 )
-from assist.config import CaptionConfig, HazardConfig  # noqa: E402
-from assist.detection import Detection  # noqa: E402
-from assist.events import EventLog, ListSink  # noqa: E402
+from assist.describe.engine import CaptionEngine, CaptionResult  # noqa: E402
+from assist.describe.errors import CaptionModelMissing  # noqa: E402
 from helpers_caption import build_tiny_git, build_tiny_vit_gpt2, make_picture, teach_caption  # noqa: E402
 
 TAUGHT = "a dog sitting on a couch"
@@ -100,7 +99,7 @@ def test_the_legacy_feature_extractor_config_of_the_real_model_loads(taught_dir:
 def test_fast_backend_gives_the_same_caption_as_generate(taught_dir: Path, picture: np.ndarray) -> None:
     slow = load_captioner(cfg_for(taught_dir, backend="transformers"))
     auto = load_captioner(cfg_for(taught_dir, backend="auto"))
-    assert auto.backend in ("fast", "transformers")  # "fast" when assist.fast_caption applies
+    assert auto.backend in ("fast", "transformers")  # "fast" when assist.describe.fast.torch_greedy applies
     other = make_picture(7)
     assert auto.caption(picture) == slow.caption(picture) == TAUGHT
     assert auto.caption_batch([picture, other]) == slow.caption_batch([picture, other])

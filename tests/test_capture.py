@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assist.capture import CaptureLoop
-from assist.events import EventLog, ListSink
-from assist.frames import Frame, LatestFrameSlot
-from assist.sources import SourceError, SourceSpec, open_source
+from assist.capture.errors import SourceError
+from assist.capture.loop import CaptureLoop
+from assist.capture.sources import SourceSpec, open_source
+from assist.core.events import EventLog, ListSink
+from assist.core.frames import Frame, LatestFrameSlot
 from helpers_capture import (
     FakeFactory,
     FakeSource,
@@ -216,7 +217,7 @@ def test_stop_returns_within_a_second(mode):
 
 
 def test_watchdog_runs_on_real_time_even_with_a_virtual_clock():
-    from assist.clock import VirtualClock
+    from assist.core.clock import VirtualClock
 
     first = FakeSource(["frame", "frame"], then="hang", fps=10.0)
     factory = FakeFactory([FakeSource(fps=10.0, start_code=70, delay_s=0.01)])

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from assist.config import HazardConfig
-from assist.hazard_policy import HazardAnalyzer
 from assist.hazards.confirm import Confirmed, ConfirmRule
+from assist.hazards.policy import HazardPolicy
 from helpers_tracks import flicker, run, still
 
 RULE = ConfirmRule(evidence=1.2, window_s=0.4)
@@ -80,15 +80,15 @@ def test_policy_single_frame_false_detection_never_speaks(rate_hz: float) -> Non
     seq = [(i / rate_hz, []) for i in range(int(2 * rate_hz))]
     car = still("car", h=0.8, duration=1.0, rate_hz=rate_hz, conf=0.99)[0][1]
     seq[int(rate_hz)] = (seq[int(rate_hz)][0], car)
-    assert run(HazardAnalyzer(cfg), seq) == []
+    assert run(HazardPolicy(cfg), seq) == []
     # a false detection twice a second at most, for ten seconds (one run in the window at a time; a
     # detection recurring several times within the window is evidence by design, whatever the rate)
     every = int(rate_hz / 1.6)
-    assert run(HazardAnalyzer(cfg), flicker(still("car", h=0.8, duration=10.0, rate_hz=rate_hz, conf=0.99),
+    assert run(HazardPolicy(cfg), flicker(still("car", h=0.8, duration=10.0, rate_hz=rate_hz, conf=0.99),
                                             every=every)) == []
 
 
 def test_policy_speaks_a_real_object_two_camera_frames_after_it_appears() -> None:
     cfg = dataclasses.replace(HazardConfig(), rate_hz=30.0)
-    anns = run(HazardAnalyzer(cfg), still("bus", h=0.7, duration=1.0, rate_hz=30.0, conf=0.85, t0=5.0))
+    anns = run(HazardPolicy(cfg), still("bus", h=0.7, duration=1.0, rate_hz=30.0, conf=0.85, t0=5.0))
     assert len(anns) == 1 and anns[0].t_capture == pytest.approx(5.0 + 1 / 30)

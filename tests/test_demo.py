@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assist.demo import DEMO_SEGMENTS
+from assist.capture.demo import DEMO_SEGMENTS
 from helpers_cli import read_log, run_cli
 
 pytestmark = pytest.mark.slow
@@ -15,7 +15,7 @@ FPS = 10.0
 
 # The exact announcements of `run.py --demo --every-frame` with the shared
 # YOLO11n and no captioner weights (captions from detections), recorded from
-# a run and checked against the demo's timeline (assist/demo.py): the far bus
+# a run and checked against the demo's timeline (assist/capture/demo.py): the far bus
 # at once, the walk (5-9 s) gives "approaching" then "very near", the turn to
 # the second scene (15-16.5 s) brings people in from the right, the turn back
 # (26-27.5 s) the close bus. A change here is a behaviour change: look at the

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from assist.config import HazardConfig
-from assist.detector import DetectorModelMissing, YoloDetector, is_online, require_detector, resolve_detector
-from assist.hazard_policy import HazardAnalyzer
+from assist.hazards.detector import DetectorModelMissing, YoloDetector, is_online, require_detector, resolve_detector
+from assist.hazards.policy import HazardPolicy
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +191,7 @@ def test_zoom_clip_warns_the_bus_is_approaching(detector: YoloDetector, bus_jpg:
     assert len(detections) == n
     # Every frame (--every-frame) and every third frame (~8 Hz, the live hazard worker's rate).
     for step in (1, 3):
-        analyzer = HazardAnalyzer(detector.cfg)
+        analyzer = HazardPolicy(detector.cfg)
         anns = [a for i in range(0, n, step) for a in analyzer.update(detections[i], i / fps, i)]
         bus = [a for a in anns if a.label == "bus" and a.approaching]
         assert bus, (step, [a.text for a in anns])
@@ -228,7 +228,7 @@ def test_detector_path_does_not_import_torch(detector_path: Path, bus_jpg: Path)
     import subprocess
     import sys
 
-    code = ("import sys, cv2; from assist.config import HazardConfig; from assist.detector import YoloDetector; "
+    code = ("import sys, cv2; from assist.config import HazardConfig; from assist.hazards.detector import YoloDetector; "
             f"d = YoloDetector({str(detector_path)!r}, HazardConfig()); "
             f"print(sorted({{x.label for x in d.detect(cv2.imread({str(bus_jpg)!r}))}}), "
             "'torch' in sys.modules, 'ultralytics' in sys.modules)")

@@ -9,10 +9,12 @@ from typing import Any
 import cv2
 import pytest
 
-from assist.cli import RunOptions
+from assist.app.errors import exit_code
 from assist.config import Config
-from assist.events import ListSink
-from assist.pipeline import StopSignal, run_pipeline
+from assist.core.events import ListSink
+from assist.runtime.options import RunOptions
+from assist.runtime.run import run_pipeline
+from assist.runtime.signals import StopSignal
 from helpers_clips import load_photo, pan_tour, pick_photos, read_video, still, write_video
 
 pytestmark = pytest.mark.slow
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.slow
 def run(cfg: Config, opts: RunOptions) -> tuple[int, ListSink]:
     """Run the pipeline in-process with a collecting sink (no signal handlers)."""
     sink = ListSink()
-    code = run_pipeline(cfg, opts, extra_sinks=(sink,), stop=StopSignal())
+    code = run_pipeline(cfg, opts, exit_code=exit_code, extra_sinks=(sink,), stop=StopSignal())
     return code, sink
 
 
@@ -111,9 +113,9 @@ def test_images_folder_describes_every_photo_in_name_order(coco_dir: Path, detec
     assert code == 0
     captions = sink.of_type("caption")
     assert [c["frame"] for c in captions] == [0, 1, 2]
-    from assist.caption_text import describe_detections
-    from assist.detector import YoloDetector
-    from assist.imaging import read_image
+    from assist.capture.imaging import read_image
+    from assist.describe.caption_text import describe_detections
+    from assist.hazards.detector import YoloDetector
 
     detector = YoloDetector(str(detector_path), offline_cfg().hazards)
     for caption, photo in zip(captions, reversed(photos), strict=True):

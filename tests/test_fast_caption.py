@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from assist.fast_caption import banned_ngram_tokens, build_fast_generator, unsupported_reason
+from assist.describe.fast import build_fast_generator
+from assist.describe.fast.torch_greedy import banned_ngram_tokens, unsupported_reason
 
 VOCAB = 96
 START = 0
@@ -150,7 +151,7 @@ def test_ngram_ban_rule() -> None:
 
 def test_static_cache_runner_matches_generate_on_cpu() -> None:
     """The GPU path's arithmetic (static KV cache + mask), run without CUDA graphs in fp32 on the CPU."""
-    from assist.fast_caption_cuda import build_static_generator
+    from assist.describe.fast.cuda import build_static_generator
 
     model = tiny_model(6, logit_scale=4.0)
     cfg = caption_cfg(no_repeat_ngram_size=3, repetition_penalty=1.3)
@@ -175,7 +176,7 @@ def ort_cache(tmp_path, monkeypatch):
 
 def test_ort_fp32_graphs_compute_the_same_step_as_pytorch(ort_cache) -> None:
     """bits=0 builds unquantized graphs: any wiring error (a transposed head, a wrong mask) shows here."""
-    from assist import fast_caption_onnx as fo
+    from assist.describe.fast import onnx_runtime as fo
 
     model = tiny_model(3, logit_scale=4.0)
     om = fo.OrtCaptionModel(fo.resolve_cache(model, None, 0), encoder_threads=1, decoder_threads=1)
@@ -214,8 +215,8 @@ def test_ort_quantized_paths_give_valid_ids_and_agree(ort_cache, precision: str)
 
 
 def test_ort_cache_is_reused_without_rebuilding_or_the_model(ort_cache, tmp_path, monkeypatch) -> None:
-    from assist import fast_caption_onnx as fo
-    from assist.fast_caption import cached_ort_generator
+    from assist.describe.fast import cached_ort_generator
+    from assist.describe.fast import onnx_runtime as fo
 
     model = tiny_model(5, logit_scale=6.0)
     folder = tmp_path / "model"
@@ -250,7 +251,7 @@ def test_vit_preprocessor_equals_transformers(tmp_path) -> None:
     import numpy as np
     from transformers import ViTImageProcessor
 
-    from assist.fast_caption_preprocess import ViTPreprocessor
+    from assist.describe.fast.preprocess import ViTPreprocessor
 
     rng = np.random.default_rng(0)
     for kw in ({}, {"size": {"height": 32, "width": 32}, "image_mean": [0.485, 0.456, 0.406],
@@ -266,8 +267,8 @@ def test_vit_preprocessor_equals_transformers(tmp_path) -> None:
 def test_second_load_starts_from_the_cache_without_the_pytorch_model(ort_cache, tmp_path) -> None:
     import numpy as np
 
-    from assist.captioner import load_captioner
     from assist.config import CaptionConfig
+    from assist.describe.captioner import load_captioner
     from helpers_caption import build_tiny_vit_gpt2, make_picture
 
     folder = build_tiny_vit_gpt2(tmp_path / "tiny")
@@ -289,7 +290,7 @@ def test_int4_head_with_fp32_rescoring_picks_the_exact_argmax(ort_cache) -> None
     import onnx
     from transformers import GPT2Config, VisionEncoderDecoderConfig, VisionEncoderDecoderModel, ViTConfig
 
-    from assist import fast_caption_onnx as fo
+    from assist.describe.fast import onnx_runtime as fo
 
     torch.manual_seed(11)
     vocab = 4096  # big enough that 4-bit rounding reorders the raw top candidates
@@ -329,8 +330,8 @@ def test_int4_head_with_fp32_rescoring_picks_the_exact_argmax(ort_cache) -> None
 def test_ort_sessions_use_the_captioner_thread_budget(ort_cache, monkeypatch) -> None:
     """Encoder and decoder get caption.threads (else the caller's torch threads); workers spin only when there
     are workers, and only inside a Run."""
-    from assist import fast_caption_onnx as fo
-    from assist.fast_caption import ort_generator
+    from assist.describe.fast import onnx_runtime as fo
+    from assist.describe.fast import ort_generator
 
     model = tiny_model(7)
     folder = fo.resolve_cache(model, None, 8)
@@ -368,8 +369,8 @@ def test_graphs_built_from_saved_weights_equal_the_in_memory_build(ort_cache, tm
     they are written) computes exactly what the in-memory build from the loaded model computes."""
     import numpy as np
 
-    from assist import fast_caption_onnx as fo
     from assist.describe.fast import onnx_build
+    from assist.describe.fast import onnx_runtime as fo
 
     model = tiny_model(4, logit_scale=6.0)
     model.save_pretrained(tmp_path / "m")
@@ -391,8 +392,8 @@ def test_graphs_built_from_saved_weights_equal_the_in_memory_build(ort_cache, tm
 
 def test_first_load_builds_from_the_saved_weights_without_the_pytorch_model(ort_cache, tmp_path, monkeypatch) -> None:
     """A cold cache is built in child processes from the folder: the fp32 model is never loaded."""
-    from assist.captioner import Captioner, load_captioner
     from assist.config import CaptionConfig
+    from assist.describe.captioner import Captioner, load_captioner
     from helpers_caption import build_tiny_vit_gpt2, make_picture
 
     folder = build_tiny_vit_gpt2(tmp_path / "tiny")

@@ -8,9 +8,10 @@ import math
 import pytest
 
 from assist.config import HazardConfig
-from assist.detection import Detection
-from assist.hazard_policy import Announcement, HazardAnalyzer, box_sizes, clock_of, direction_of, growth_rate
-from assist.speech.priority import Priority
+from assist.core.detection import Detection
+from assist.core.priority import Priority
+from assist.hazards.geometry import clock_of, direction_of
+from assist.hazards.policy import Announcement, HazardPolicy, box_sizes, growth_rate
 from helpers_tracks import approach, flicker, merge, run, still
 
 
@@ -20,7 +21,7 @@ def cfg(**kw: object) -> HazardConfig:
 
 def test_approach_gives_one_warning_then_very_near_once() -> None:
     # A person far ahead closing at walking pace; time to contact 5 s at the start.
-    anns = run(HazardAnalyzer(cfg()), approach("person", h0=0.12, ttc0=5.0, duration=8.0, seed=1))
+    anns = run(HazardPolicy(cfg()), approach("person", h0=0.12, ttc0=5.0, duration=8.0, seed=1))
     assert [a.proximity == "very near" for a in anns] == [False, True], [a.text for a in anns]
     first, second = anns
     assert first.approaching and first.text == "Person ahead, approaching"
@@ -33,48 +34,48 @@ def test_approach_gives_one_warning_then_very_near_once() -> None:
 
 @pytest.mark.parametrize("seed", range(5))
 def test_still_object_is_announced_once(seed: int) -> None:
-    anns = run(HazardAnalyzer(cfg()), still("person", h=0.45, duration=12.0, jitter=0.04, seed=seed))
+    anns = run(HazardPolicy(cfg()), still("person", h=0.45, duration=12.0, jitter=0.04, seed=seed))
     assert len(anns) == 1, [a.text for a in anns]
     assert anns[0].proximity == "near" and not anns[0].approaching
     assert anns[0].text == "Person ahead"
 
 
 def test_far_still_object_of_a_medium_tier_is_not_announced() -> None:
-    assert run(HazardAnalyzer(cfg()), still("person", h=0.2, duration=8.0)) == []
+    assert run(HazardPolicy(cfg()), still("person", h=0.2, duration=8.0)) == []
 
 
 def test_flicker_one_frame_in_five_is_never_spoken() -> None:
     seq = flicker(still("car", h=0.5, duration=10.0, seed=3), every=5)
-    assert run(HazardAnalyzer(cfg()), seq) == []
+    assert run(HazardPolicy(cfg()), seq) == []
     # Control: the same object detected every frame does speak.
-    assert len(run(HazardAnalyzer(cfg()), still("car", h=0.5, duration=10.0, seed=3))) == 1
+    assert len(run(HazardPolicy(cfg()), still("car", h=0.5, duration=10.0, seed=3))) == 1
 
 
 def test_one_noisy_frame_does_not_change_the_state() -> None:
     seq = still("person", h=0.45, duration=6.0, jitter=0.0)
     # One frame where the box balloons to "very near", as a bad detection would.
     t, _ = seq[20]
-    big = run(HazardAnalyzer(cfg()), seq[:20] + [(t, still("person", h=0.8, duration=0.2)[0][1])] + seq[21:])
+    big = run(HazardPolicy(cfg()), seq[:20] + [(t, still("person", h=0.8, duration=0.2)[0][1])] + seq[21:])
     assert [a.proximity for a in big] == ["near"]
 
 
 def test_two_people_become_one_phrase() -> None:
     seq = merge(still("person", h=0.45, cx=0.45, seed=1), still("person", h=0.42, cx=0.58, seed=2))
-    anns = run(HazardAnalyzer(cfg()), seq)
+    anns = run(HazardPolicy(cfg()), seq)
     assert len(anns) == 1
     assert anns[0].text == "Two people ahead" and anns[0].count == 2 and len(set(anns[0].track_ids)) == 2
 
 
 def test_three_people_on_the_left() -> None:
     seq = merge(*(still("person", h=0.5, cx=0.1 + 0.08 * i, seed=i) for i in range(3)))
-    anns = run(HazardAnalyzer(cfg()), seq)
+    anns = run(HazardPolicy(cfg()), seq)
     assert [a.text for a in anns] == ["Three people on the left"]
     assert anns[0].direction == "left"
 
 
 def test_language_switch_changes_the_words() -> None:
     seq = approach("car", h0=0.1, ttc0=4.0, cx=0.15, duration=6.0, seed=4)
-    texts = {lang: [a.text for a in run(HazardAnalyzer(cfg(), language=lang), seq)]
+    texts = {lang: [a.text for a in run(HazardPolicy(cfg(), language=lang), seq)]
              for lang in ("en", "fr", "de", "es")}
     assert texts["en"][0] == "Car on the left, approaching"
     assert texts["fr"][0] == "Voiture à gauche, en approche"
@@ -84,15 +85,15 @@ def test_language_switch_changes_the_words() -> None:
 
 
 def test_high_tier_ahead_is_announced_even_when_far_but_not_on_the_side() -> None:
-    assert [a.text for a in run(HazardAnalyzer(cfg()), still("bus", h=0.15, cx=0.5))] == ["Bus ahead"]
-    assert run(HazardAnalyzer(cfg()), still("bus", h=0.15, cx=0.9)) == []
+    assert [a.text for a in run(HazardPolicy(cfg()), still("bus", h=0.15, cx=0.5))] == ["Bus ahead"]
+    assert run(HazardPolicy(cfg()), still("bus", h=0.15, cx=0.9)) == []
     # Too small to matter (below hazards.min_height), even ahead.
-    assert run(HazardAnalyzer(cfg()), still("bus", h=0.05, cx=0.5)) == []
+    assert run(HazardPolicy(cfg()), still("bus", h=0.05, cx=0.5)) == []
 
 
 def test_low_tier_only_when_very_near() -> None:
-    assert run(HazardAnalyzer(cfg()), still("chair", h=0.45)) == []
-    anns = run(HazardAnalyzer(cfg()), still("chair", h=0.75))
+    assert run(HazardPolicy(cfg()), still("chair", h=0.45)) == []
+    anns = run(HazardPolicy(cfg()), still("chair", h=0.75))
     assert [a.text for a in anns] == ["Chair ahead, very near"] and anns[0].priority == Priority.IMPORTANT
 
 
@@ -101,7 +102,7 @@ def test_class_cooldown_and_its_end() -> None:
     first = still("dog", h=0.45, cx=0.5, duration=12.0, seed=1)
     soon = still("dog", h=0.45, cx=0.85, duration=8.0, seed=2, t0=2.0)    # a second dog 2 s later
     late = still("dog", h=0.45, cx=0.15, duration=3.0, seed=3, t0=9.0)    # a third dog 9 s later
-    anns = run(HazardAnalyzer(c), merge(first, soon, late))
+    anns = run(HazardPolicy(c), merge(first, soon, late))
     assert [(a.text, round(a.t_capture)) for a in anns] == [("Dog ahead", 0), ("Dog on the left", 9)]
 
 
@@ -109,14 +110,14 @@ def test_worse_news_passes_the_cooldown() -> None:
     # A car announced far ahead, then the same car starts approaching: both are spoken.
     seq = approach("car", h0=0.15, ttc0=1e6, duration=2.0, seed=5)  # parked: same place, same size
     seq += [(t + 2.0, d) for t, d in approach("car", h0=0.15, ttc0=3.0, duration=3.0, seed=5)]
-    anns = run(HazardAnalyzer(cfg()), seq)
+    anns = run(HazardPolicy(cfg()), seq)
     assert [a.text for a in anns][:2] == ["Car ahead", "Car ahead, approaching"]
     assert anns[1].priority == Priority.IMPORTANT  # high tier approaching ahead
     assert len({a.track_id for a in anns}) == 1
 
 
 def test_event_fields_are_exactly_the_hazard_event_contract() -> None:
-    anns = run(HazardAnalyzer(cfg()), still("truck", h=0.5, cx=0.8))
+    anns = run(HazardPolicy(cfg()), still("truck", h=0.5, cx=0.8))
     assert len(anns) == 1 and isinstance(anns[0], Announcement)
     f = anns[0].event_fields()
     assert set(f) == {"label", "track_id", "direction", "proximity", "approaching", "confidence", "bbox"}
@@ -126,7 +127,7 @@ def test_event_fields_are_exactly_the_hazard_event_contract() -> None:
 
 
 def test_tracks_for_the_overlay_carry_tier_and_state() -> None:
-    an = HazardAnalyzer(cfg())
+    an = HazardPolicy(cfg())
     run(an, merge(still("person", h=0.5, cx=0.3), still("cup", h=0.1, cx=0.7)))
     tiers = {v.label: v.tier for v in an.tracks}
     assert tiers == {"person": "medium", "cup": None}
@@ -152,7 +153,7 @@ def test_growth_rate_recovers_time_to_contact_despite_an_outlier() -> None:
 
 
 def test_reset_forgets_tracks() -> None:
-    an = HazardAnalyzer(cfg())
+    an = HazardPolicy(cfg())
     run(an, still("person", h=0.5, duration=1.0))
     assert an.tracks
     an.reset()
@@ -165,7 +166,7 @@ def test_object_sliding_into_view_from_the_side_is_not_approaching() -> None:
     for i in range(40):
         right = min(0.45, 0.02 + 0.03 * i)
         steps.append((i / 8, [Detection("car", 0.8, (0.0, 0.45, right, 0.8))]))
-    anns = run(HazardAnalyzer(cfg()), steps)
+    anns = run(HazardPolicy(cfg()), steps)
     assert anns and not any(a.approaching for a in anns), [a.text for a in anns]
     # Away from the edges both sides count (size doubles with the box); cut by an edge, only the other side.
     sizes = box_sizes([(0.0, (0.2, 0.4, 0.3, 0.6)), (1.0, (0.2, 0.3, 0.4, 0.7))])

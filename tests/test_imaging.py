@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from assist.imaging import normalize_image, read_image
-from assist.sources import SourceError
+from assist.capture.errors import SourceError
+from assist.capture.imaging import normalize_image, read_image
 
 
 def check_bgr(img: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:

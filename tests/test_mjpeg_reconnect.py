@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from assist.capture import CaptureLoop
-from assist.events import EventLog, ListSink
-from assist.frames import Frame
-from assist.sources import SourceSpec, open_source
+from assist.capture.loop import CaptureLoop
+from assist.capture.sources import SourceSpec, open_source
+from assist.core.events import EventLog, ListSink
+from assist.core.frames import Frame
 from helpers_capture import MjpegServer, fast_config, read_code, wait_until
 
 

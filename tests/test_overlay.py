@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from assist.hazard_policy import TrackView
-from assist.overlay import TIER_COLOURS, VideoSink, draw_overlay
+from assist.hazards.policy import TrackView
+from assist.runtime.outputs import TIER_COLOURS, VideoSink, draw_overlay
 
 
 def view(label: str, bbox: tuple[float, float, float, float], tier: str | None, tid: int = 1) -> TrackView:

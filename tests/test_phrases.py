@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assist.config import HazardConfig, SpeechConfig, section_fields
-from assist.phrases import LANGUAGES, NOTICE_KEYS, class_name, hazard_phrase, notice, translated_labels
+from assist.speech.phrases import LANGUAGES, NOTICE_KEYS, class_name, hazard_phrase, notice, translated_labels
 
 
 def test_english_examples() -> None:

@@ -22,10 +22,10 @@ import cv2
 import numpy as np
 import pytest
 
-from assist import exitcodes
+from assist.app import exitcodes
 from assist.config import SpeechConfig
-from assist.phrases import notice
-from assist.workers import SupervisedWorker
+from assist.runtime.workers import SupervisedWorker
+from assist.speech.phrases import notice
 from helpers_reliability import (
     FAST_CONFIG,
     Run,

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from assist.config import SceneConfig, load_config
-from assist.scene_gate import GateDecision, SceneGate, hash_distance, scene_hash
+from assist.describe.scene_gate import GateDecision, SceneGate, hash_distance, scene_hash
 from helpers_clips import (
     FPS,
     Clip,
@@ -227,7 +227,7 @@ def test_hash_distance_separates_photos_from_their_perturbations(photo_sets: dic
 
 def scene_hash_of(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The gate's scene hash of a BGR image (through the gate's own analysis frames)."""
-    from assist.scene_gate import analysis_frames
+    from assist.describe.scene_gate import analysis_frames
 
     return scene_hash(analysis_frames(image, 64)[0])
 
@@ -243,7 +243,7 @@ def test_log_fields_are_json_and_free_of_reserved_keys(photo_sets: dict) -> None
 
 def test_first_frame_of_a_dark_room_after_time_gap_uses_capture_time(photo_sets: dict) -> None:
     """Time comes from t_capture: frames far apart in time settle after settle_s of their clock, not frame counts."""
-    from assist.frames import Frame
+    from assist.core.frames import Frame
 
     gate = SceneGate(SceneConfig())
     photo = photo_sets[0][0]

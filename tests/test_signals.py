@@ -9,7 +9,7 @@ SIGTERM runs of a lasting state run side by side; those of a passing state
 (starting, speaking) one after the other.
 
 Not covered, on purpose: the first few hundred milliseconds of interpreter
-start-up, before ``assist.cli.main`` has installed its handlers. A signal then
+start-up, before ``assist.app.cli.main`` has installed its handlers. A signal then
 gets Python's default behaviour (no log exists yet either), which no program
 can avoid; every test below signals after the run has opened its log.
 """

@@ -12,10 +12,11 @@ import cv2
 import numpy as np
 import pytest
 
-from assist.capture import CaptureLoop
+from assist.capture.errors import SourceError
+from assist.capture.loop import CaptureLoop
+from assist.capture.sources import SourceSpec, call_with_timeout, is_url, open_source, redact_url
 from assist.config import CameraConfig
-from assist.events import EventLog
-from assist.sources import SourceError, SourceSpec, call_with_timeout, is_url, open_source, redact_url
+from assist.core.events import EventLog
 from helpers_capture import SilentServer, closed_port, coded_frame, read_code, write_coded_video
 
 
@@ -200,7 +201,7 @@ def test_missing_single_image(tmp_path: Path):
 # ------------------------------------------------------------------- demo
 @pytest.fixture(scope="module")
 def demo_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from assist.demo import make_demo_clip
+    from assist.capture.demo import make_demo_clip
 
     cache = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as mp:
@@ -250,7 +251,7 @@ def test_demo_clip_is_a_readable_30_second_clip(demo_clip: Path):
 
 @pytest.mark.slow
 def test_demo_clip_is_cached_and_rebuilt_when_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from assist.demo import make_demo_clip
+    from assist.capture.demo import make_demo_clip
 
     monkeypatch.setenv("ASSIST_CACHE", str(tmp_path))
     first = make_demo_clip(fps=2.0)  # 60 frames: quick to build

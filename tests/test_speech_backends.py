@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from assist.config import SpeechConfig
-from assist.events import EventLog, ListSink
+from assist.core.events import EventLog, ListSink
+from assist.core.priority import Priority
 from assist.speech.arbiter import SpeechArbiter
 from assist.speech.backends import (
     EspeakBackend,
@@ -23,7 +24,6 @@ from assist.speech.backends import (
     make_backend,
 )
 from assist.speech.earcon import make_earcon
-from assist.speech.priority import Priority
 from assist.speech.wav import (
     espeak_binary,
     read_wav,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from assist.detection import Detection
-from assist.tracker import IouTracker, iou
+from assist.core.detection import Detection
+from assist.hazards.tracker import IouTracker, iou
 from helpers_tracks import approach, box
 
 

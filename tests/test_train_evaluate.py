@@ -13,9 +13,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from assist import evaluate as ev  # noqa: E402
-from assist import train as tr  # noqa: E402
-from assist.caption_metrics import METRIC_NAMES  # noqa: E402
+from assist.training import evaluate as ev  # noqa: E402
+from assist.training import train as tr  # noqa: E402
+from assist.training.metrics import METRIC_NAMES  # noqa: E402
 from helpers_caption import build_tiny_vit_gpt2  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,8 +66,8 @@ def test_fine_tuning_lowers_the_training_loss(coco: dict[str, str], start_model:
     assert [x["step"] for x in lines] == [1, 2, 3, 4, 5, 6]
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch5-step5", "epoch6-step6"]
     # the final folder is a model caption.model can point at
-    from assist.captioner import load_captioner
     from assist.config import CaptionConfig
+    from assist.describe.captioner import load_captioner
 
     captioner = load_captioner(CaptionConfig(model=str(out), device="cpu"))
     assert captioner.model_type == "vision-encoder-decoder"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assist.events import EventLog, ListSink
+from assist.core.events import EventLog, ListSink
 from assist.speech.translate import TranslationError, Translator
 
 # Importing torch and transformers alone takes several seconds on the shared machines.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from assist.workers import SupervisedWorker
+from assist.runtime.workers import SupervisedWorker
 from helpers_wait import wait_for
 
 

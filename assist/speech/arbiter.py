@@ -42,14 +42,15 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from assist.clock import Clock, RealClock
 from assist.config import SpeechConfig
-from assist.events import EventLog
+from assist.core.clock import Clock, RealClock
+from assist.core.events import EventLog
+from assist.core.priority import Priority
 from assist.speech.backends import NoneBackend, SpeechBackend, Utterance
 from assist.speech.earcon import make_earcon
-from assist.speech.priority import Priority
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,28 @@ class _Item:
         return self.utt.priority
 
 
+@dataclass(frozen=True)
+class SpeechDecision:
+    """One speech decision as an observer sees it (the ``speech`` event plus
+    what the log does not carry: the item's expiry and the queue length)."""
+
+    event: str  # start | end | interrupted | suppressed | dropped
+    priority: str
+    t: float
+    t_capture: float
+    expires: float
+    queued: int  # items waiting when the decision was made
+    reason: str | None = None
+
+
 class SpeechArbiter:
     """Priority queue, interruption, expiry and repeat suppression in front of a backend."""
 
     def __init__(self, backend: SpeechBackend, events: EventLog, cfg: SpeechConfig, *,
-                 clock: Clock | None = None, realtime: bool = True) -> None:
+                 clock: Clock | None = None, realtime: bool = True,
+                 on_decision: Callable[[SpeechDecision], None] | None = None) -> None:
         self.backend = backend
+        self.on_decision = on_decision  # an observer (the soak); called under the lock, must be quick
         self.events = events
         self.cfg = cfg
         self.clock = clock or RealClock()
@@ -249,6 +266,10 @@ class SpeechArbiter:
             extra["earcon"] = item.utt.direction
         self.events.emit("speech", text=item.utt.text, frame=item.utt.frame, t=t, event=event,
                          priority=item.priority.label, **extra)
+        if self.on_decision is not None:
+            reason = fields.get("reason")
+            self.on_decision(SpeechDecision(event, item.priority.label, t, item.t_capture, item.expires,
+                                            len(self._queue), None if reason is None else str(reason)))
 
     def _pop_next_locked(self, now: float) -> _Item | None:
         """Take the best queued item that has not expired at ``now`` (dropping expired ones)."""

@@ -23,7 +23,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from assist.events import EventLog
+from assist.core.device import pick_device
+from assist.core.events import EventLog
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +104,10 @@ class Translator:
             if events is not None:
                 events.status("translation_unavailable", text=str(exc), model=name)
             return None
-        if device not in ("", "auto", "cpu"):
+        if device == "auto":
+            device = pick_device(device, "translation device")
+        if device not in ("", "cpu"):
             model = model.to(device)
-        elif device == "auto":
-            import torch
-
-            if torch.cuda.is_available():
-                model = model.to("cuda")
         if events is not None:
             events.status("translation_ready", text=f"captions are translated with {name}", model=name)
         return cls(model, tok, name=name, max_new_tokens=max_new_tokens, num_beams=num_beams)

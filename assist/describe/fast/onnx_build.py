@@ -6,7 +6,7 @@ kill the agent on a 4 GB Jetson Nano or Raspberry Pi. Here nothing holds the who
 
 - tensors are read one at a time from the model folder's ``.safetensors`` (NumPy, memory-mapped by
   safetensors; no torch) through :class:`SavedWeights`, which answers the attribute paths the graph
-  builders of ``assist.fast_caption_onnx`` use (``model.decoder.transformer.h[3].attn.c_attn.weight``);
+  builders of ``assist.describe.fast.onnx_runtime`` use (``model.decoder.transformer.h[3].attn.c_attn.weight``);
 - :class:`StreamingGraph` writes every initializer to the graph's ``.data`` file as soon as it is made,
   and the decoder's MatMul weights are quantized right there with ONNX Runtime's own block quantizer
   (the kernels ``MatMulNBitsQuantizer`` calls, so the bytes are the same as before), so the decoder's
@@ -17,7 +17,7 @@ kill the agent on a 4 GB Jetson Nano or Raspberry Pi. Here nothing holds the who
 
 Only a folder with ``.safetensors`` weights of a supported ViT-GPT2 model is built this way; anything
 else (``pytorch_model.bin``, an unsupported model) returns None and the caller loads the model as before.
-Command (what the captioner runs): ``python -m assist.describe.fast.onnx_build MODEL_DIR OUT_DIR PART BITS``.
+A child is this file loaded by path (``CHILD_CODE``) with the arguments ``MODEL_DIR OUT_DIR PART BITS``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,22 @@ from typing import Any
 
 import numpy as np
 
-from assist import fast_caption_onnx as fo
+CHILD_MODULE_NAME = "assist_onnx_build_child"
+# How a child starts: this file loaded by path, so that no package __init__ (torch) runs first.
+CHILD_CODE = ("import importlib.util as u, sys; s = u.spec_from_file_location({name!r}, {path!r}); "
+              "m = u.module_from_spec(s); s.loader.exec_module(m); sys.exit(m.main(sys.argv[1:]))")
+if __name__ == CHILD_MODULE_NAME:
+    # A build child (see build_in_children): the package assist.describe.fast imports torch in its __init__
+    # (0.7 GB and seconds), which the graph builders of onnx_runtime.py (NumPy, onnx) do not need: load that
+    # one file on its own.
+    import importlib.util
+
+    _spec = importlib.util.spec_from_file_location("assist_onnx_runtime_child", Path(__file__).with_name("onnx_runtime.py"))
+    assert _spec is not None and _spec.loader is not None
+    fo = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(fo)
+else:
+    from assist.describe.fast import onnx_runtime as fo
 
 log = logging.getLogger(__name__)
 
@@ -308,9 +323,9 @@ def build_in_children(source: str, folder: Path, bits: int, meta: dict[str, Any]
     try:
         (tmp / CONFIG_FILE).write_text(json.dumps(config, default=str))
         for part in PARTS:
-            proc = subprocess.run([sys.executable, "-m", "assist.describe.fast.onnx_build", str(source), str(tmp),
-                                   part, str(bits)], capture_output=True, text=True, timeout=timeout_s, env=env,
-                                  cwd=root)
+            code = CHILD_CODE.format(name=CHILD_MODULE_NAME, path=str(Path(__file__).resolve()))
+            proc = subprocess.run([sys.executable, "-c", code, str(source), str(tmp), part, str(bits)],
+                                  capture_output=True, text=True, timeout=timeout_s, env=env, cwd=root)
             line = next((x for x in proc.stdout.splitlines() if x.startswith("BUILD_JSON ")), None)
             if proc.returncode != 0 or line is None:
                 tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -342,7 +357,8 @@ def build_for_captioner(source: str, cfg: Any) -> bool:
 
     from transformers import GenerationConfig, VisionEncoderDecoderConfig
 
-    from assist.fast_caption import generation_meta, resolve_precision, unsupported_reason
+    from assist.describe.fast import generation_meta, resolve_precision
+    from assist.describe.fast.torch_greedy import unsupported_reason
 
     if getattr(cfg, "backend", "auto") == "transformers" or int(getattr(cfg, "num_beams", 1)) != 1 \
             or not buildable(source):

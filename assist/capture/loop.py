@@ -26,12 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from assist.clock import Clock, RealClock, VirtualClock
+from assist.capture import FrameSource
+from assist.capture.errors import SourceError
+from assist.capture.imaging import normalize_image
+from assist.capture.sources import call_with_timeout
 from assist.config import CameraConfig
-from assist.events import EventLog
-from assist.frames import Frame
-from assist.imaging import normalize_image
-from assist.sources import FrameSource, SourceError, call_with_timeout
+from assist.core.clock import Clock, RealClock, VirtualClock
+from assist.core.events import EventLog
+from assist.core.frames import Frame
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from assist.fast_caption_decoder import DecoderWeights, StaticCache, cross_kv, extract_decoder, static_step
+from assist.describe.fast.decoder import DecoderWeights, StaticCache, cross_kv, extract_decoder, static_step
+from assist.describe.fast.torch_greedy import FastGenerator, encoder_fn
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +114,8 @@ class StaticRunner:
 
 
 def build_static_generator(model: nn.Module, *, device: torch.device, dtype: torch.dtype, use_graphs: bool,
-                           **common: object):  # noqa: ANN201 - FastGenerator (import cycle)
+                           **common: object) -> FastGenerator:
     """A FastGenerator whose decoder uses the static cache (CUDA graphs when ``use_graphs``)."""
-    from assist.fast_caption import FastGenerator, _encoder_fn
-
     precision = "fp16" if dtype == torch.float16 else "fp32"
     weights = extract_decoder(model.decoder, precision, device=device)
     if dtype == torch.float16 or device != next(model.parameters()).device:
@@ -129,12 +128,12 @@ def build_static_generator(model: nn.Module, *, device: torch.device, dtype: tor
         proj_model.enc_to_dec_proj = copy.deepcopy(model.enc_to_dec_proj).to(device=device, dtype=dtype)
     size = int(model.config.encoder.image_size)
     channels = int(getattr(model.config.encoder, "num_channels", 3))
-    runner = StaticRunner(_encoder_fn(proj_model, encoder), weights, max_len=int(common["max_new_tokens"]) + 1,
+    runner = StaticRunner(encoder_fn(proj_model, encoder), weights, max_len=int(common["max_new_tokens"]) + 1,
                           image_shape=(1, channels, size, size), device=device, dtype=dtype, use_graphs=use_graphs)
     return FastGenerator(runner.encode, weights, precision=precision, device=str(device), session=runner.session,
                          **common)  # type: ignore[arg-type]
 
 
-def build_cuda_generator(model: nn.Module, **common: object):  # noqa: ANN201 - FastGenerator
+def build_cuda_generator(model: nn.Module, **common: object) -> FastGenerator:
     """fp16 + static KV cache + CUDA graphs on the current CUDA device."""
     return build_static_generator(model, device=torch.device("cuda"), dtype=torch.float16, use_graphs=True, **common)

@@ -38,7 +38,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 
-from assist.detection import Detection
+from assist.core.detection import Detection
 
 log = logging.getLogger(__name__)
 

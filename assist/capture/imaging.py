@@ -15,6 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from assist.capture.errors import SourceError
+
 log = logging.getLogger(__name__)
 
 # Extensions we treat as images in a folder. OpenCV can decode more (or fewer,
@@ -100,13 +102,11 @@ def normalize_image(img: np.ndarray | None, max_side_px: int) -> np.ndarray | No
 def decode_image_file(path: str | Path) -> np.ndarray:
     """Decode an image file as it is stored (may be 16-bit or grayscale).
 
-    Raises :class:`assist.sources.SourceError` with a one-line message for a
+    Raises :class:`assist.capture.errors.SourceError` with a one-line message for a
     missing file, a folder, an unreadable file or data OpenCV cannot decode.
     Reading the bytes ourselves (instead of ``cv2.imread``) also works with
     non-ASCII paths on Windows.
     """
-    from assist.sources import SourceError  # here: sources imports this module
-
     p = Path(path)
     if not p.exists():
         raise SourceError(f"image not found: {p} (check the path)")
@@ -131,12 +131,10 @@ def decode_image_file(path: str | Path) -> np.ndarray:
 def read_image(path: str | Path, max_side_px: int = 8192) -> np.ndarray:
     """Read an image file as 8-bit BGR (HxWx3), downscaled to ``max_side_px``.
 
-    Raises :class:`assist.sources.SourceError` (one-line message) when the file
+    Raises :class:`assist.capture.errors.SourceError` (one-line message) when the file
     is missing, unreadable, corrupt or of an unsupported format.
     """
     img = normalize_image(decode_image_file(path), max_side_px)
     if img is None:  # decoded but unusable, e.g. an odd channel layout
-        from assist.sources import SourceError
-
         raise SourceError(f"cannot use image {path}: unsupported pixel format (use an 8-bit JPEG or PNG)")
     return img

@@ -16,15 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from assist.clock import Clock, RealClock
+from assist.core.clock import Clock, RealClock
 
 log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
 Sink = Callable[[Event], None]
-
-EVENT_TYPES = ("caption", "hazard", "speech", "status", "gate")
-
 
 def _jsonable(value: Any) -> Any:
     """Make numpy scalars, tuples and other odd values JSON-friendly."""

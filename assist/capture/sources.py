@@ -2,7 +2,7 @@
 image, a folder of images, and the built-in demo clip.
 
 A source only *reads*; it does not pace, normalise, stamp or watch itself. The
-capture loop (:mod:`assist.capture`) owns one source at a time in one thread
+capture loop (:mod:`assist.capture.loop`) owns one source at a time in one thread
 and does all of that, so fakes for tests stay tiny.
 
 Opening is the only place where a user mistake shows up as an error: every
@@ -23,13 +23,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import TypeVar
 
 import cv2
 import numpy as np
 
+from assist.capture import FrameSource
+from assist.capture.errors import SourceError
+from assist.capture.imaging import IMAGE_EXTENSIONS, decode_image_file
 from assist.config import CameraConfig
-from assist.imaging import IMAGE_EXTENSIONS, decode_image_file
 
 log = logging.getLogger(__name__)
 
@@ -41,39 +43,6 @@ URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 DEFAULT_FILE_FPS = 25.0
 
 T = TypeVar("T")
-
-
-class SourceError(Exception):
-    """A source cannot be opened or read; ``str(exc)`` is the one-line message
-    for the user (the CLI exits 3 with it, no traceback)."""
-
-
-@runtime_checkable
-class FrameSource(Protocol):
-    """What the capture loop needs of a source.
-
-    ``read`` returns the next raw frame (any dtype/channels; the loop
-    normalises it) or None for a failed read. After a None, ``ended`` tells
-    whether more frames can come from this object: a file that is finished, or
-    a live stream that closed (the loop then reopens it through its factory).
-    """
-
-    name: str
-    is_live: bool  # camera or stream: a failure means "lost", not "finished"
-    fps: float | None  # frames per second of the material, None if unknown
-    ended: bool
-
-    def read(self) -> np.ndarray | None:
-        """The next frame, or None when this read failed."""
-        ...
-
-    def close(self) -> None:
-        """Release the device or file (idempotent)."""
-        ...
-
-    def interrupt(self) -> None:
-        """Best effort to make a blocked ``read`` return soon (shutdown)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -466,7 +435,7 @@ def open_source(spec: SourceSpec, cfg: CameraConfig, *, cancel: threading.Event 
             raise SourceError(f"--{kind} needs a path")
         return _open_images(spec, cfg)
     if kind == "demo":
-        from assist.demo import make_demo_clip
+        from assist.capture.demo import make_demo_clip
 
         try:
             path = make_demo_clip(Path(str(spec.value)) if spec.value else None)

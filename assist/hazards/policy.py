@@ -44,27 +44,23 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from assist.config import HazardConfig
-from assist.detection import Detection
+from assist.core.detection import Detection
+from assist.core.priority import Priority
 from assist.hazards.confirm import Confirmed, ConfirmRule
-from assist.phrases import hazard_phrase
-from assist.speech.priority import Priority
-from assist.tracker import IouTracker, Track
+from assist.hazards.geometry import DIRECTIONS, PROXIMITIES, clock_of, direction_of, proximity_of, tier_map
+from assist.hazards.tracker import IouTracker, Track
+from assist.speech.phrases import hazard_phrase
 
 log = logging.getLogger(__name__)
-
-PROXIMITIES = ("far", "near", "very near")
-DIRECTIONS = ("left", "ahead", "right")
 
 # Tunables that are properties of the method, not of the user's taste (config
 # holds the latter). Chosen on synthetic sequences with 3 % box jitter and the
 # bus zoom clip; see tests/test_hazard_policy.py.
-HYSTERESIS = 0.85          # a band is left only below threshold * this
 GROWTH_WINDOW_S = 1.2      # time span of box samples used for the growth slope
 MIN_GROWTH_SPAN_S = 0.4    # need at least this much history before judging an approach
 MIN_GROWTH_SAMPLES = 4
 MIN_GROWTH = 0.08          # ln-size must have grown this much over the window (8 %)
 RELEASE_TTC_FACTOR = 1.5   # stop "approaching" only when TTC exceeds threshold * this
-CAMERA_HFOV_DEG = 70.0     # assumed horizontal field of view for clock positions
 EDGE_MARGIN = 0.01         # a box side this close to the frame border is cut by it
 
 
@@ -88,7 +84,7 @@ class Announcement:
     track_ids: tuple[int, ...] = ()
 
     def event_fields(self) -> dict:
-        """Exactly the extra fields of a ``hazard`` event in the event log (DESIGN.md)."""
+        """Exactly the extra fields of a ``hazard`` event in the event log (../shared/DESIGN.md)."""
         return {
             "label": self.label,
             "track_id": self.track_id,
@@ -125,24 +121,6 @@ class _TrackState:
     ttc_s: float | None = None
     centers: deque[float] = field(default_factory=lambda: deque(maxlen=3))
     announced_rank: int = -1
-
-
-def direction_of(center_x: float, ahead_width: float) -> str:
-    """left / ahead / right from a horizontal centre in 0..1 and the ahead band width."""
-    half = ahead_width / 2.0
-    if center_x < 0.5 - half:
-        return "left"
-    if center_x > 0.5 + half:
-        return "right"
-    return "ahead"
-
-
-def clock_of(center_x: float, hfov_deg: float = CAMERA_HFOV_DEG) -> str:
-    """Clock position ("11 o'clock") of a horizontal centre, for a camera with that field of view."""
-    angle = (center_x - 0.5) * hfov_deg
-    hour = round(12 + angle / 30.0)
-    hour = (hour - 1) % 12 + 1
-    return f"{hour} o'clock"
 
 
 def growth_rate(samples: list[tuple[float, float]]) -> float | None:
@@ -192,7 +170,7 @@ def box_sizes(history: list[tuple[float, tuple[float, float, float, float]]]) ->
     return out
 
 
-class HazardAnalyzer:
+class HazardPolicy:
     """Tracks detections and decides hazard announcements (one instance per hazard worker).
 
     ``update`` is called once per detector run with that run's detections, the
@@ -208,12 +186,7 @@ class HazardAnalyzer:
         self._states: dict[int, _TrackState] = {}
         self._class_last: dict[str, tuple[float, int]] = {}  # label -> (time, rank) of its last announcement
         self._views: list[TrackView] = []
-        self._tiers: dict[str, str] = {}
-        # Later tiers win when a class is listed twice, so list order in the
-        # config is irrelevant; the most cautious (high) is applied last.
-        for tier in ("low", "medium", "high"):
-            for label in getattr(cfg, tier):
-                self._tiers[label] = tier
+        self._tiers = tier_map(cfg)
 
     # ----------------------------------------------------------------- queries
     def tier_of(self, label: str) -> str | None:
@@ -237,13 +210,7 @@ class HazardAnalyzer:
         h = max(0.0, tr.bbox[3] - tr.bbox[1])
         st.centers.append((tr.bbox[0] + tr.bbox[2]) / 2.0)
         # Proximity with hysteresis relative to the confirmed band.
-        current = st.proximity.value or "far"
-        near_t, very_t = cfg.near_height, cfg.very_near_height
-        if current == "very near":
-            very_t *= HYSTERESIS
-        if current in ("near", "very near"):
-            near_t *= HYSTERESIS
-        st.raw_proximity = "very near" if h >= very_t else "near" if h >= near_t else "far"
+        st.raw_proximity = proximity_of(h, cfg, st.proximity.value or "far")
         t_now = tr.last_seen
         samples = box_sizes([(t, b) for t, b in tr.history if t_now - t <= GROWTH_WINDOW_S])
         rate = growth_rate(samples)

@@ -1,7 +1,7 @@
 """Command line: parse flags, load the config, run the pipeline or one image.
 
 Every user-caused failure ends with one line on stderr naming the problem and
-the fix, and a documented exit code (assist/exitcodes.py); no traceback.
+the fix, and a documented exit code (assist/app/exitcodes.py); no traceback.
 """
 
 from __future__ import annotations
@@ -10,41 +10,19 @@ import argparse
 import logging
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-from assist import exitcodes
+from assist.app import exitcodes
+from assist.app.errors import CliError, exit_code
 from assist.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+from assist.runtime.options import RunOptions, RunSeams
+from assist.runtime.signals import StopSignal
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class RunOptions:
-    """What the command line asks of one run (everything not in config.toml)."""
-
-    source_kind: str  # camera | video | image | images | demo
-    source_value: str
-    headless: bool = False
-    every_frame: bool = False
-    max_seconds: float | None = None
-    max_frames: int | None = None
-    save_video: Path | None = None
-    speech_wav: Path | None = None
-    log_path: Path | None = None
-    log_gate: bool = False
-
-
-class CliError(Exception):
-    """A user error with its exit code; the message is the one line to print."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (flags as in DESIGN.md's CLI contract)."""
+    """The argument parser (flags as in ../shared/DESIGN.md's CLI contract)."""
     p = argparse.ArgumentParser(
         prog="run.py",
         description="Assistive camera agent: speaks hazard warnings and short scene descriptions.",
@@ -152,10 +130,9 @@ def _check_output_paths(opts: RunOptions) -> None:
                            exitcodes.USAGE) from None
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
-    from assist.pipeline import StopSignal
-
+def main(argv: list[str] | None = None, *, seams: RunSeams | None = None) -> int:
+    """Run the command line; returns the process exit code. ``seams`` injects
+    parts of the run (tests' fault injection); production passes nothing."""
     # First thing: a signal in any later state must end the run cleanly.
     stop = StopSignal().install()
     parser = build_parser()
@@ -175,14 +152,17 @@ def main(argv: list[str] | None = None) -> int:
         opts = options_from_args(args, cfg)
         _check_output_paths(opts)
         if opts.source_kind == "image":
-            from assist.single_image import describe_image_cli
+            from assist.app.image_command import describe_image_cli
 
             return describe_image_cli(Path(opts.source_value), cfg)
-        from assist.pipeline import run_pipeline
+        from assist.runtime.run import run_pipeline
 
-        return run_pipeline(cfg, opts, stop=stop, hard_exit=True)
-    except CliError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.code
+        return run_pipeline(cfg, opts, exit_code=exit_code, stop=stop, hard_exit=True, seams=seams)
     except KeyboardInterrupt:
         return exitcodes.OK
+    except Exception as exc:
+        code = exit_code(exc)
+        if code is None:  # not a declared error: a bug, let it show
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return code

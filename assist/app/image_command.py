@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from assist import exitcodes
-from assist.cli import CliError
+from assist.app import exitcodes
 from assist.config import Config
-from assist.detection import Detection
-from assist.events import EventLog
-from assist.pipeline import detector_load_error, required_detector_path
+from assist.core.detection import Detection
+from assist.core.events import EventLog
+from assist.hazards.detector import load_error, required_detector_path
 
 
 @dataclass(frozen=True)
@@ -31,28 +30,19 @@ class ImageHazard:
     text: str
 
 
-def proximity_of(det: Detection, cfg: Config) -> str:
-    """far / near / very near from the box height (resolution independent)."""
-    if det.height >= cfg.hazards.very_near_height:
-        return "very near"
-    if det.height >= cfg.hazards.near_height:
-        return "near"
-    return "far"
-
-
 def image_hazards(detections: list[Detection], cfg: Config) -> list[ImageHazard]:
     """Hazard-tier objects, nearest (tallest) first, each with a spoken phrase."""
-    from assist.hazard_policy import direction_of
-    from assist.phrases import hazard_phrase
+    from assist.hazards.geometry import direction_of, proximity_of, tier_map
+    from assist.speech.phrases import hazard_phrase
 
-    tiers = {label: tier for tier in ("low", "medium", "high") for label in getattr(cfg.hazards, tier)}
+    tiers = tier_map(cfg.hazards)
     out = []
     for det in sorted(detections, key=lambda d: d.height, reverse=True):
         tier = tiers.get(det.label)
         if tier is None:
             continue
         direction = direction_of(det.center_x, cfg.hazards.ahead_width)
-        proximity = proximity_of(det, cfg)
+        proximity = proximity_of(det.height, cfg.hazards)
         text = hazard_phrase(det.label, 1, direction, proximity, False, cfg.speech.language)
         out.append(ImageHazard(det.label, tier, direction, proximity, det.confidence, text))
     return out
@@ -60,28 +50,24 @@ def image_hazards(detections: list[Detection], cfg: Config) -> list[ImageHazard]
 
 def describe_image_cli(path: Path, cfg: Config) -> int:
     """Print the caption and hazards of one image; returns the exit code."""
-    from assist.imaging import read_image
-    from assist.sources import SourceError
+    from assist.capture.imaging import read_image
 
-    try:
-        image = read_image(path, cfg.camera.max_side_px)
-    except SourceError as exc:
-        raise CliError(str(exc), exitcodes.SOURCE) from None
+    image = read_image(path, cfg.camera.max_side_px)  # SourceError: exit 3
     events = EventLog()
     detections: list[Detection] | None = None  # None: no detector ran (nothing to ground against)
-    model_path = required_detector_path(cfg, events)
+    model_path = required_detector_path(cfg.hazards, events)  # DetectorModelMissing: exit 4
     if model_path is not None:
-        from assist.detector import YoloDetector
+        from assist.hazards.detector import YoloDetector
 
         try:
             detector = YoloDetector(model_path, cfg.hazards)
         except Exception as exc:  # noqa: BLE001 - any load failure is a model problem for the user
-            raise detector_load_error(model_path, exc) from None
+            raise load_error(model_path, exc) from None
         detections = detector.detect(image)
     caption = "Descriptions are disabled (caption.enabled = false)."
     source = "none"
     if cfg.caption.enabled:
-        from assist.captioner import CaptionEngine
+        from assist.describe.engine import CaptionEngine
 
         engine = CaptionEngine.create(cfg.caption, events, language=cfg.speech.language, hazards=cfg.hazards)
         result = engine.describe(image, detections)
@@ -102,9 +88,9 @@ def describe_image_cli(path: Path, cfg: Config) -> int:
 
 def _speak(texts: list[str], cfg: Config, events: EventLog) -> None:
     """Say the caption and the nearest hazards, then return (bounded wait)."""
+    from assist.core.priority import Priority
     from assist.speech.arbiter import SpeechArbiter
     from assist.speech.backends import make_backend
-    from assist.speech.priority import Priority
 
     arbiter = SpeechArbiter(make_backend(cfg.speech, events), events, cfg.speech)
     arbiter.start()

@@ -1,7 +1,7 @@
-"""The captioner: find the model, load it, generate a caption; and the caption
-engine the caption thread owns (captioner + clean-up + grounding + fallback).
+"""The captioner: find the model, load it, generate a caption (the caption
+engine the caption thread owns is in :mod:`assist.describe.engine`).
 
-Model resolution (DESIGN.md, "Models"): ``ASSIST_CAPTIONER`` -> ``caption.model``
+Model resolution (../shared/DESIGN.md, "Models"): ``ASSIST_CAPTIONER`` -> ``caption.model``
 (a local folder, or a hub id already in the Hugging Face cache) -> the project's
 ``models/<last part of the id>`` -> download by hub id. The download is skipped
 at once when ``HF_HUB_OFFLINE`` is set and otherwise fails fast offline, so a
@@ -12,7 +12,7 @@ Loading: a ``vision-encoder-decoder`` folder (the default
 ``nlpconnect/vit-gpt2-image-captioning``) is loaded as
 ``VisionEncoderDecoderModel`` + image processor + tokenizer; any other model
 type goes through ``AutoModelForImageTextToText`` + ``AutoProcessor`` (BLIP,
-GIT, ...). One model per owning thread: a :class:`CaptionEngine` is created
+GIT, ...). One model per owning thread: a ``CaptionEngine`` is created
 and used by the caption thread only (transformers models are not thread-safe
 under concurrent ``generate`` calls).
 """
@@ -23,48 +23,23 @@ import logging
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from assist.caption_text import (
-    DEFAULT_AHEAD_WIDTH,
-    DEFAULT_HAZARD_LABELS,
-    DEFAULT_NEAR_HEIGHT,
-    clean_caption,
-    describe_detections,
-    ground_caption,
-)
-from assist.config import CaptionConfig
-from assist.detection import Detection
-from assist.events import EventLog
+from assist.config import MODELS_DIR, CaptionConfig, project_path
+from assist.core.device import pick_device
+from assist.describe.errors import CaptionModelMissing
 
 if TYPE_CHECKING:
     import torch
 
-    from assist.config import HazardConfig
 
 log = logging.getLogger(__name__)
 
 ENV_VAR = "ASSIST_CAPTIONER"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = PROJECT_ROOT / "models"
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-
-
-class CaptionModelMissing(Exception):
-    """No captioner weights could be found or loaded; the message says how to get them."""
-
-
-@dataclass
-class CaptionResult:
-    """One description: the spoken ``text``, where it came from, and the raw model output."""
-
-    text: str
-    source: str  # "captioner" | "detections"
-    raw: str | None = None
 
 
 # ------------------------------------------------------------------ resolution
@@ -153,9 +128,7 @@ def resolve_captioner(cfg: CaptionConfig, *, models_dir: Path | None = None, dow
     if cfg.model.strip():
         candidates.append(cfg.model.strip())
     for cand in candidates:
-        p = Path(cand).expanduser()
-        if not p.is_absolute() and not p.exists():
-            p = PROJECT_ROOT / p  # relative paths in config.toml are relative to the project
+        p = project_path(cand)  # relative paths in config.toml: the working directory, then the project
         if _model_dir(p):
             return str(p)
         if p.is_dir():
@@ -178,19 +151,6 @@ def resolve_captioner(cfg: CaptionConfig, *, models_dir: Path | None = None, dow
 
 
 # ------------------------------------------------------------------ loading and generation
-
-
-def pick_device(requested: str) -> str:
-    """'cuda' or 'cpu' for caption.device (auto = CUDA when available)."""
-    import torch
-
-    if requested == "cpu":
-        return "cpu"
-    if torch.cuda.is_available():
-        return "cuda"
-    if requested == "cuda":
-        log.warning("caption.device = cuda but no CUDA device is available: using the CPU")
-    return "cpu"
 
 
 def auto_threads(cores: int | None = None) -> int:
@@ -231,7 +191,7 @@ class Captioner:
 
         self.path = path
         self.cfg = cfg
-        self.device = pick_device(cfg.device)
+        self.device = pick_device(cfg.device, "caption.device")
         # fp16 halves GPU memory and time with no visible caption change; on
         # the CPU fp16 kernels are slow or missing, so the CPU stays fp32.
         self.dtype = torch.float16 if self.device == "cuda" else torch.float32
@@ -245,7 +205,7 @@ class Captioner:
         self._fast: Callable[[torch.Tensor], torch.Tensor] | None = None
         self.backend = "transformers"
         try:
-            # A built ONNX Runtime cache (assist.fast_caption_onnx) needs no PyTorch model at all:
+            # A built ONNX Runtime cache (assist.describe.fast.onnx_runtime) needs no PyTorch model at all:
             # the fp32 model (1.2 GB) is then loaded only if the fast path ever fails.
             if not (self.device == "cpu" and self._load_light(path)):
                 self._load(path)
@@ -280,8 +240,8 @@ class Captioner:
         if conf.get("model_type") != "vision-encoder-decoder" or self.cfg.backend == "transformers":
             return False
         try:
-            from assist.fast_caption import cached_ort_generator
-            from assist.fast_caption_preprocess import ViTPreprocessor
+            from assist.describe.fast import cached_ort_generator
+            from assist.describe.fast.preprocess import ViTPreprocessor
 
             fast = cached_ort_generator(path, self.cfg)
             if fast is None:
@@ -338,7 +298,7 @@ class Captioner:
             return
         fast = None
         try:
-            from assist.fast_caption import build_fast_generator
+            from assist.describe.fast import build_fast_generator
         except ImportError:
             build_fast_generator = None  # noqa: N806 - optional module
         if build_fast_generator is not None:
@@ -435,79 +395,3 @@ def load_captioner(cfg: CaptionConfig, path: str | None = None) -> Captioner:
         raise CaptionModelMissing(f"captioner {cfg.model!r} not found (looked in {where}; {reason}); "
                                   f"{how_to_get(cfg.model)}")
     return Captioner(path, cfg)
-
-
-# ------------------------------------------------------------------ the engine
-
-
-class CaptionEngine:
-    """Captioner + clean-up + grounding, with the fallback from detections.
-
-    Created in, and used only by, the owning caption thread. ``mode`` is
-    "captioner" when a model is loaded, "detections" otherwise.
-    """
-
-    def __init__(self, cfg: CaptionConfig, events: EventLog | None, captioner: Captioner | None,
-                 language: str = "en", hazards: HazardConfig | None = None) -> None:
-        self.cfg = cfg
-        self.events = events
-        self.captioner = captioner
-        self.language = language
-        self.ahead_width = hazards.ahead_width if hazards is not None else DEFAULT_AHEAD_WIDTH
-        self.near_height = hazards.near_height if hazards is not None else DEFAULT_NEAR_HEIGHT
-        self.hazard_labels: tuple[str, ...] = (tuple(hazards.high) + tuple(hazards.medium)
-                                               if hazards is not None else DEFAULT_HAZARD_LABELS)
-        self.failures = 0
-
-    @classmethod
-    def create(cls, cfg: CaptionConfig, events: EventLog | None, *, language: str = "en",
-               hazards: HazardConfig | None = None, captioner: Captioner | None = None) -> CaptionEngine:
-        """Load the captioner if it resolves; otherwise emit ``status``/``model_missing``,
-        log how to get the weights, and describe from detections."""
-        if captioner is None:
-            try:
-                captioner = load_captioner(cfg)
-            except CaptionModelMissing as exc:
-                log.warning("%s; describing scenes from detected objects until then", exc)
-                if events is not None:
-                    events.status("model_missing", text=f"{exc}; describing scenes from detected objects",
-                                  model="captioner")
-                captioner = None
-            else:
-                log.info("captioner loaded from %s (%s, %s, backend %s)", captioner.path, captioner.device,
-                         str(captioner.dtype).replace("torch.", ""), captioner.backend)
-        return cls(cfg, events, captioner, language, hazards)
-
-    @property
-    def mode(self) -> str:
-        """'captioner' when a model is loaded, else 'detections'."""
-        return "captioner" if self.captioner is not None else "detections"
-
-    def describe(self, image_bgr: np.ndarray, detections: Sequence[Detection] | None) -> CaptionResult:
-        """Describe one frame.
-
-        Captioner path: raw caption -> :func:`clean_caption` -> (caption.grounding)
-        :func:`ground_caption` against ``detections``. When there is no model,
-        the model call raises, or its caption is empty after clean-up, the
-        description is made from ``detections`` (source "detections").
-        ``detections=None`` means "no detector information": no grounding.
-        """
-        dets = list(detections) if detections is not None else None
-        if self.captioner is not None:
-            try:
-                raw = self.captioner.caption(image_bgr)
-            except Exception as exc:  # noqa: BLE001 - a failing model must not silence descriptions
-                self.failures += 1
-                if self.failures == 1 or self.failures % 50 == 0:
-                    log.warning("captioner failed (%d so far): %s; describing from detections", self.failures, exc,
-                                exc_info=self.failures == 1)
-            else:
-                text = clean_caption(raw)
-                if text:
-                    if self.cfg.grounding and dets is not None:
-                        text = ground_caption(text, dets, ahead_width=self.ahead_width,
-                                              near_height=self.near_height, hazard_labels=self.hazard_labels)
-                    return CaptionResult(text=text, source="captioner", raw=raw)
-                log.debug("captioner output %r is empty after clean-up; describing from detections", raw)
-        return CaptionResult(text=describe_detections(dets or [], self.language, ahead_width=self.ahead_width),
-                             source="detections", raw=None)

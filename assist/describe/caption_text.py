@@ -22,14 +22,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from assist import phrases
-from assist.detection import Detection
+from assist.config import HazardConfig
+from assist.core.detection import Detection
+from assist.hazards.geometry import direction_of, warned_labels
+from assist.speech import phrases
 
-# Defaults mirror [hazards] in config.toml; CaptionEngine passes the live values.
-DEFAULT_AHEAD_WIDTH = 0.34
-DEFAULT_NEAR_HEIGHT = 0.33
-DEFAULT_HAZARD_LABELS: tuple[str, ...] = ("car", "bus", "truck", "bicycle", "motorcycle", "train",
-                                          "person", "dog", "horse", "cow")
+# The defaults of [hazards] (config.py is their one place); CaptionEngine passes the live values.
+_HAZARD_DEFAULTS = HazardConfig()
+DEFAULT_AHEAD_WIDTH = _HAZARD_DEFAULTS.ahead_width
+DEFAULT_NEAR_HEIGHT = _HAZARD_DEFAULTS.near_height
+DEFAULT_HAZARD_LABELS: tuple[str, ...] = warned_labels(_HAZARD_DEFAULTS)
 
 COCO_CLASSES: tuple[str, ...] = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
@@ -276,18 +278,8 @@ def _clean_once(text: str | None) -> str:
 # ------------------------------------------------------------------ positions and names
 
 
-def direction_of(det: Detection, ahead_width: float = DEFAULT_AHEAD_WIDTH) -> str:
-    """'left', 'ahead' or 'right' from the box centre (same band as the hazard rules)."""
-    half = ahead_width / 2.0
-    if det.center_x < 0.5 - half:
-        return "left"
-    if det.center_x > 0.5 + half:
-        return "right"
-    return "ahead"
-
-
 # English names for classes whose detector name is not how people say it, or
-# whose plural is irregular; other labels use assist.phrases.
+# whose plural is irregular; other labels use assist.speech.phrases.
 _EN_NAMES: dict[str, tuple[str, str]] = {
     "person": ("person", "people"), "dining table": ("table", "tables"), "sports ball": ("ball", "balls"),
     "cell phone": ("phone", "phones"), "tv": ("TV", "TVs"), "hair drier": ("hair dryer", "hair dryers"),
@@ -335,7 +327,7 @@ def describe_detections(detections: Iterable[Detection] | None, language: str = 
         return _NOTHING[lang]
     groups: dict[tuple[str, str], list[Detection]] = {}
     for d in dets:
-        groups.setdefault((d.label, direction_of(d, ahead_width)), []).append(d)
+        groups.setdefault((d.label, direction_of(d.center_x, ahead_width)), []).append(d)
     order = sorted(groups.items(), key=lambda kv: (-max(d.area for d in kv[1]), -len(kv[1]), kv[0]))
     parts = []
     for (label, direction), members in order[:max(1, max_groups)]:
@@ -400,7 +392,7 @@ def _hazards_close_ahead(detections: Sequence[Detection], hazard_labels: Iterabl
     wanted = set(hazard_labels)
     found: dict[str, list[Detection]] = {}
     for d in detections:
-        if d.label in wanted and d.height >= near_height and direction_of(d, ahead_width) == "ahead":
+        if d.label in wanted and d.height >= near_height and direction_of(d.center_x, ahead_width) == "ahead":
             found.setdefault(d.label, []).append(d)
     rows = [(label, len(ds), max(d.height for d in ds)) for label, ds in found.items()]
     return sorted(rows, key=lambda r: -r[2])

@@ -1,6 +1,6 @@
 """The hazard detector: finding YOLO weights and running them on BGR frames.
 
-Model resolution (DESIGN.md): ``ASSIST_DETECTOR`` -> ``hazards.model`` as an
+Model resolution (../shared/DESIGN.md): ``ASSIST_DETECTOR`` -> ``hazards.model`` as an
 existing path -> the project's ``models/`` folder (and ultralytics' own weights
 folder, where earlier downloads land) -> an ultralytics download by name, only
 when a known asset name is asked for and the network answers.
@@ -23,22 +23,19 @@ from pathlib import Path
 
 import numpy as np
 
-from assist.config import HazardConfig
-from assist.detection import Detection
+from assist.config import MODELS_DIR, HazardConfig, project_path
+from assist.core.detection import Detection
+from assist.core.device import pick_device
+from assist.core.events import EventLog
+from assist.hazards.errors import DetectorModelMissing
 from assist.hazards.openvino_yolo import OpenVinoYolo, export_files
 from assist.hazards.openvino_yolo import available as openvino_available
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = ROOT / "models"
 ENV_VAR = "ASSIST_DETECTOR"
 ONLINE_PROBE = ("github.com", 443)
 ONLINE_TIMEOUT_S = 3.0
-
-
-class DetectorModelMissing(Exception):
-    """No usable detector weights; the message says how to get them (CLI exit 4)."""
 
 
 def _how_to_get(name: str) -> str:
@@ -115,9 +112,9 @@ def resolve_detector(cfg: HazardConfig, *, models_dir: Path | None = None,
     if not model:
         return None
     p = Path(model).expanduser()
-    for cand in (p, ROOT / p):
-        if cand.exists():
-            return str(cand)
+    local = project_path(p)
+    if local.exists():
+        return str(local)
     name = p.name
     for cand in _candidates_in(models_dir or MODELS_DIR, name):
         if cand.exists():
@@ -147,21 +144,25 @@ def require_detector(cfg: HazardConfig, **kwargs: object) -> str:
     return path
 
 
-def pick_device(wanted: str) -> str:
-    """'cuda:0' when CUDA is available and allowed, else 'cpu' (a CUDA request without CUDA warns)."""
+def required_detector_path(cfg: HazardConfig, events: EventLog) -> str | None:
+    """The detector weights for a run, by the resolution order; None when hazards
+    are disabled. Missing: a ``model_missing`` status event, then
+    :class:`DetectorModelMissing` (the command line exits 4)."""
+    if not cfg.enabled:
+        return None
     try:
-        import torch
+        return require_detector(cfg)
+    except DetectorModelMissing as exc:
+        events.status("model_missing", text=str(exc), model="detector")
+        raise
 
-        has_cuda = torch.cuda.is_available()
-    except Exception:  # pragma: no cover - torch broken: CPU is the safe answer
-        has_cuda = False
-    if wanted == "cpu":
-        return "cpu"
-    if has_cuda:
-        return "cuda:0"
-    if wanted == "cuda":
-        log.warning("hazards.device = cuda but CUDA is not available; the detector runs on the CPU")
-    return "cpu"
+
+def load_error(path: str | None, exc: BaseException) -> DetectorModelMissing:
+    """The error for detector weights that were found but do not load."""
+    if isinstance(exc, DetectorModelMissing):  # its message already names the file and the fix
+        return exc
+    return DetectorModelMissing(f"detector {path}: cannot load ({exc}); check the file or set {ENV_VAR} "
+                                "to a working YOLO model")
 
 
 class YoloDetector:
@@ -199,7 +200,8 @@ class YoloDetector:
                             "change)", self.path, self._ov.size[0], self.imgsz)
                 self.imgsz = self._ov.size[0]
             return
-        self.device = pick_device(cfg.device)
+        # ultralytics names the first GPU "cuda:0"
+        self.device = "cuda:0" if pick_device(cfg.device, "hazards.device") == "cuda" else "cpu"
         try:
             from ultralytics import YOLO
 

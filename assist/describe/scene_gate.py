@@ -52,7 +52,7 @@ import cv2
 import numpy as np
 
 from assist.config import SceneConfig
-from assist.frames import Frame
+from assist.core.frames import Frame
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,6 @@ _GRID = (8, 6)
 _DARK_HYSTERESIS = 1.25
 # Blur is judged only where there is some contrast: a plain wall is not "blurred".
 _BLUR_MIN_STD = 0.04
-
-QUALITIES = ("ok", "too_dark", "too_blurred")
-STATES = ("moving", "settling", "still")
 
 
 @dataclass(frozen=True)

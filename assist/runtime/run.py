@@ -1,0 +1,482 @@
+"""One run: capture -> hazard worker / scene gate -> caption worker -> speech.
+
+Two ways to run the same stages:
+
+* live (default, :mod:`assist.runtime.live`): one capture thread, a hazard
+  worker at a fixed rate on the freshest frame, a caption worker fed by the
+  scene gate, and the speech arbiter's own thread; the main thread only waits
+  (or shows the preview).
+* ``--every-frame`` (:mod:`assist.runtime.every_frame`): every frame in order,
+  each stage called synchronously on a virtual clock whose time is the video
+  time, so a file gives the same log every run (evaluation and golden tests).
+
+:class:`RunWiring` holds the stages of one run (typed by the protocols of
+their packages) and the policy between them: warnings decided together are
+one utterance, a caption waits for fresh detections, a late caption is
+dropped. One stop event ends everything; shutdown is bounded to about a
+second. The stages raise their own errors; which exit code each becomes is
+decided by the caller (``exit_code``: ``assist.app.errors.exit_code``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from assist.capture import FrameSource, SourceFactory
+from assist.capture.errors import SourceError
+from assist.config import Config, HazardConfig
+from assist.core.clock import Clock, RealClock, VirtualClock
+from assist.core.detection import Detection
+from assist.core.events import ConsoleSink, EventLog, JsonlFileSink
+from assist.core.frames import Frame, LatestFrameSlot
+from assist.core.priority import Priority
+from assist.describe import Describer, SceneGating
+from assist.hazards import Detector, HazardAnalysis
+from assist.runtime.errors import InternalError, OutputUnavailable
+from assist.runtime.observer import NullRunObserver, RunObserver
+from assist.runtime.options import RunOptions, RunSeams
+from assist.runtime.signals import StopSignal
+from assist.runtime.workers import SupervisedWorker
+from assist.speech import Speaker
+
+if TYPE_CHECKING:
+    from assist.capture.loop import CaptureLoop
+    from assist.hazards.policy import TrackView
+    from assist.runtime.outputs import VideoSink
+    from assist.speech.translate import Translator
+
+log = logging.getLogger(__name__)
+
+#: Maps how a run ended (None: it ended normally; else the error that ended it)
+#: to the process exit code, or None for an error no stage declares (a bug: the
+#: run then asks again with :class:`InternalError`).
+ExitCodeOf = Callable[[BaseException | None], int | None]
+
+HazardState = tuple[Detector, HazardAnalysis]
+CaptionState = tuple[Describer, "Translator | None"]
+
+
+@dataclass
+class SharedState:
+    """What the workers publish for each other (guarded by ``lock``)."""
+
+    lock: threading.Condition = field(default_factory=threading.Condition)  # notified on new detections
+    detections: list[Detection] = field(default_factory=list)
+    detections_frame: int = -1
+    tracks: list[TrackView] = field(default_factory=list)
+    caption: str | None = None
+
+
+def _deadline(worker: SupervisedWorker | None) -> contextlib.AbstractContextManager[None]:
+    """The worker's deadline watch around a model call (none when synchronous)."""
+    return worker.busy() if worker is not None else contextlib.nullcontext()
+
+
+def load_detector(path: str, cfg: HazardConfig) -> Detector:
+    """The real detector (the default ``RunSeams.detector_factory``)."""
+    from assist.hazards.detector import YoloDetector
+
+    return YoloDetector(path, cfg)
+
+
+def load_describer(cfg: Config, events: EventLog) -> Describer:
+    """The real caption engine (the default ``RunSeams.describer_factory``)."""
+    from assist.describe.engine import CaptionEngine
+
+    return CaptionEngine.create(cfg.caption, events, language=cfg.speech.language, hazards=cfg.hazards)
+
+
+class RunWiring:
+    """The wiring of one run: its stages, what they share, and the policy
+    between them (see :func:`run_pipeline`)."""
+
+    def __init__(self, cfg: Config, opts: RunOptions, events: EventLog, clock: Clock, *,
+                 stop: threading.Event | None = None, seams: RunSeams | None = None) -> None:
+        self.cfg = cfg
+        self.opts = opts
+        self.events = events
+        self.clock = clock
+        self.seams = seams or RunSeams()
+        self.observer: RunObserver = self.seams.observer or NullRunObserver()
+        # A folder of photos is a slideshow of unrelated scenes, one frame
+        # each: hazards are confirmed on one frame (there is no second), and
+        # every photo is described (see gate_frame). A copy: the config itself
+        # is never changed while running.
+        self.hazard_cfg = (dataclasses.replace(cfg.hazards, confirm_frames=1, confirm_evidence=0.0)
+                           if opts.source_kind == "images"
+                           else cfg.hazards)
+        self.stop_event = stop or threading.Event()
+        self.shared = SharedState()
+        self.stop_reason = "end_of_input"
+        self.speaker: Speaker | None = None
+        self.capture: CaptureLoop | None = None
+        self.gate: SceneGating | None = None
+        self.video_sink: VideoSink | None = None
+        self.detector_path: str | None = None
+        self._language = cfg.speech.language
+        self.hazard_slot = LatestFrameSlot("hazard")
+        self.caption_slot = LatestFrameSlot("caption")
+        self.workers: list[SupervisedWorker] = []
+        self._frames_seen = 0
+        self._t_first: float | None = None
+        self.runner_done = threading.Event()
+        self.display_frames = LatestFrameSlot("display")
+
+    def slot_backlog(self) -> dict[str, int]:
+        """Frames waiting for the hazard and the caption worker (0 or 1 each)."""
+        return {"hazard": int(self.hazard_slot.pending), "caption": int(self.caption_slot.pending)}
+
+    # ------------------------------------------------------------------ notices
+    def notice(self, key: str, *, event: str | None = None, frame: int | None = None) -> None:
+        """Speak a status notice (``camera_lost``, ``too_dark``, ...) and log it."""
+        from assist.speech.phrases import notice
+
+        text = notice(key, self._language)
+        self.events.status(event or key, text=text, frame=frame)
+        if self.speaker is not None:
+            # Losing the camera or a model is news the user must hear even if
+            # a warning comes at once: MESSAGE is never cancelled by one.
+            urgent = key in ("camera_lost", "hazards_unavailable", "captions_unavailable")
+            self.speaker.say(text, Priority.MESSAGE if urgent else Priority.NOTIFICATION,
+                             t_capture=self.clock.now(), frame=frame)
+
+    # ------------------------------------------------------------------ speech
+    def start_speech(self) -> None:
+        """Create the speech backend and arbiter (SpeechBackendUnavailable when
+        an explicitly chosen backend cannot work)."""
+        from assist.speech.arbiter import SpeechArbiter
+        from assist.speech.backends import make_backend
+
+        make = self.seams.speech_backend_factory
+        if make is not None:
+            backend = make(self.cfg.speech, self.events, self.opts.speech_wav)
+        else:
+            backend = make_backend(self.cfg.speech, self.events, wav_dir=self.opts.speech_wav)
+        arbiter = SpeechArbiter(backend, self.events, self.cfg.speech, clock=self.clock,
+                                realtime=not self.opts.every_frame, on_decision=self.observer.speech_decision)
+        arbiter.start()
+        self.speaker = arbiter
+
+    # ------------------------------------------------------------------ hazards
+    def make_hazard_state(self) -> HazardState:
+        """(detector, hazard policy) built in the calling (owning) thread."""
+        from assist.hazards.policy import HazardPolicy
+
+        assert self.detector_path is not None
+        make = self.seams.detector_factory or load_detector
+        return make(self.detector_path, self.hazard_cfg), HazardPolicy(self.hazard_cfg, self._language)
+
+    def process_hazards(self, state: HazardState, frame: Frame, worker: SupervisedWorker | None = None) -> None:
+        """Detect on one frame, update tracks, publish and announce."""
+        detector, analyzer = state
+        with _deadline(worker):
+            detections = detector.detect(frame.image)
+        announcements = analyzer.update(detections, frame.t_capture, frame.index)
+        with self.shared.lock:
+            self.shared.detections = list(detections)
+            self.shared.detections_frame = frame.index
+            self.shared.tracks = list(analyzer.tracks)
+            self.shared.lock.notify_all()
+        for ann in announcements:
+            self.events.emit("hazard", frame=ann.frame, text=ann.text, t=self._event_time(frame),
+                             **ann.event_fields())
+        if announcements and self.speaker is not None:
+            # Warnings decided together are spoken as one utterance, most
+            # urgent first: queued separately, an urgent warning is never
+            # interrupted, so the second would wait behind the first and
+            # expire unsaid (seen on the demo: "bus very near" was dropped).
+            ordered = sorted(announcements, key=lambda a: a.priority)
+            text = " ".join(a.text.rstrip(".") + "." for a in ordered) if len(ordered) > 1 else ordered[0].text
+            top = ordered[0]
+            self.speaker.say(text, top.priority, t_capture=top.t_capture, frame=top.frame, direction=top.direction)
+
+    # ------------------------------------------------------------------ captions
+    def make_caption_state(self) -> CaptionState:
+        """(caption engine, translator or None), built in the calling (owning) thread."""
+        engine = (self.seams.describer_factory or load_describer)(self.cfg, self.events)
+        translator = None
+        if self.cfg.caption.translate_to:
+            from assist.speech.translate import Translator
+
+            translator = Translator.create(self.cfg.caption.translate_to, events=self.events)
+        return engine, translator
+
+    def process_caption(self, state: CaptionState, frame: Frame, worker: SupervisedWorker | None = None) -> None:
+        """Describe one frame (and translate it); drop the result if it is ready too late."""
+        engine, translator = state
+        with self.shared.lock:
+            if self.detector_path and not self.opts.every_frame:
+                # Ground the caption in detections of this frame or a later
+                # one, not of an older view: wait up to two detector periods.
+                self.shared.lock.wait_for(
+                    lambda: self.shared.detections_frame >= frame.index or self.stop_event.is_set(),
+                    timeout=2.0 / self.cfg.hazards.rate_hz)
+            # None = no detector information (none running, or it has produced
+            # nothing for this frame: restarting after a fault); [] = it sees nothing.
+            fresh = self.opts.every_frame or self.shared.detections_frame >= frame.index
+            detections = list(self.shared.detections) if self.detector_path and fresh else None
+        if detections is None and self.detector_path and engine.mode == "detections":
+            # A description built from detections we do not have would say
+            # "Nothing recognisable" with a bus in front: say nothing instead.
+            log.info("no fresh detections for frame %d; description skipped", frame.index)
+            return
+        t0 = time.monotonic()
+        with _deadline(worker):
+            result = engine.describe(frame.image, detections)
+            if translator is not None:
+                result.text = translator.translate(result.text)
+        latency_ms = (time.monotonic() - t0) * 1000.0
+        age = self.clock.now() - frame.t_capture
+        if age > self.cfg.caption.max_age_s:
+            self.events.emit("speech", frame=frame.index, text=result.text, event="dropped",
+                             priority=Priority.TEXT.label, reason="caption_too_old")
+            return
+        with self.shared.lock:
+            self.shared.caption = result.text
+        self.events.emit("caption", frame=frame.index, text=result.text, t=self._event_time(frame),
+                         source=result.source, latency_ms=round(latency_ms, 1))
+        if self.speaker is not None:
+            self.speaker.say(result.text, Priority.TEXT, t_capture=frame.t_capture, frame=frame.index)
+
+    # ------------------------------------------------------------------ gate
+    def make_gate(self) -> SceneGating:
+        """The scene gate (cheap; runs inline on the capture thread)."""
+        from assist.describe.scene_gate import SceneGate
+
+        return SceneGate(self.cfg.scene)
+
+    def gate_frame(self, frame: Frame) -> bool:
+        """Score one frame; True when it should be captioned."""
+        if self.opts.source_kind == "images":
+            # Each photo of a folder is its own scene: the gate, built for a
+            # moving camera, would see one long cut and never settle.
+            return self.cfg.caption.enabled
+        assert self.gate is not None
+        decision = self.gate.update(frame)
+        if self.opts.log_gate:
+            self.events.emit("gate", frame=frame.index, t=self._event_time(frame), **decision.as_log_fields())
+        if decision.quality_changed:
+            if decision.quality != "ok":
+                self.notice(decision.quality, event="quality", frame=frame.index)
+            else:
+                self.events.status("quality", text=None, frame=frame.index, quality="ok")
+        return bool(decision.fire) and self.cfg.caption.enabled
+
+    def _event_time(self, frame: Frame) -> float | None:
+        """Event time: now (live) or the frame's video time (every-frame)."""
+        return frame.t_capture if self.opts.every_frame else None
+
+    # ------------------------------------------------------------------ outputs
+    def overlay(self, frame: Frame) -> np.ndarray:
+        """The frame with boxes and the last caption drawn on it."""
+        from assist.runtime.outputs import draw_overlay
+
+        with self.shared.lock:
+            tracks, caption = list(self.shared.tracks), self.shared.caption
+        return draw_overlay(frame.image, tracks, caption)
+
+    def write_video(self, frame: Frame, fps: float) -> None:
+        """Append the annotated frame to --save-video."""
+        if self.opts.save_video is None:
+            return
+        from assist.runtime.outputs import VideoSink
+
+        image = self.overlay(frame)
+        if self.video_sink is None:
+            h, w = image.shape[:2]
+            self.video_sink = VideoSink(self.opts.save_video, fps, (w, h))
+        self.video_sink.write(image)
+
+    # ------------------------------------------------------------------ limits
+    def input_exhausted(self, frame: Frame) -> bool:
+        """True when --max-frames / --max-seconds say stop."""
+        self._frames_seen += 1
+        if self._t_first is None:
+            self._t_first = frame.t_capture
+        if self.opts.max_frames is not None and self._frames_seen >= self.opts.max_frames:
+            self.stop_reason = "max_frames"
+            return True
+        if self.opts.max_seconds is not None and frame.t_capture - self._t_first >= self.opts.max_seconds:
+            self.stop_reason = "max_seconds"
+            return True
+        return False
+
+    # ------------------------------------------------------------------ sources
+    def open_source(self) -> tuple[SourceFactory, FrameSource]:
+        """(factory, first opened source): the injected factory, else the source
+        the options name. Raises SourceError when it cannot open."""
+        factory = self.seams.source_factory
+        if factory is None:
+            from assist.capture.sources import SourceSpec, open_source
+
+            spec = SourceSpec(self.opts.source_kind, self.opts.source_value or None)
+            camera = self.cfg.camera
+
+            def factory() -> FrameSource:
+                return open_source(spec, camera)
+
+        return factory, factory()
+
+    def raise_capture_error(self) -> None:
+        """A source that failed for good mid-run (a camera not back after
+        camera.reconnect_attempts tries, a file that cannot be read) ends the run
+        with its SourceError, like a source that cannot be opened; the speech
+        already queued (the "Camera lost" notice) has been let finish."""
+        err = self.capture.error if self.capture is not None else None
+        if err is None or self.stop_event.is_set():
+            return
+        if isinstance(err, SourceError):
+            self.stop_reason = "source_lost"
+        raise err
+
+
+def run_pipeline(cfg: Config, opts: RunOptions, *, exit_code: ExitCodeOf,
+                 extra_sinks: tuple[Callable[[dict[str, Any]], None], ...] = (),
+                 stop: StopSignal | None = None, hard_exit: bool = False, seams: RunSeams | None = None) -> int:
+    """Run the pipeline to the end of input or until stopped; returns the exit code.
+
+    The stages start in a runner thread; this (main) thread only supervises,
+    shows the preview and reacts to signals, so stopping takes about a second
+    whatever the stages are doing. ``exit_code`` maps how the run ended to the
+    code (the command line passes ``assist.app.errors.exit_code``); a stage
+    error is printed as its one line. ``extra_sinks`` receive every event
+    (tests, benchmarks); ``stop`` lets a caller end the run from another
+    thread; ``seams`` injects a source factory, a speech backend factory, model
+    factories and an observer. ``hard_exit`` (the CLI) ends the process at once
+    when a stage is stuck in a call that cannot be interrupted, instead of
+    waiting for it.
+    """
+    stop = stop or StopSignal().install()
+    clock: Clock = VirtualClock() if opts.every_frame else RealClock()
+    events = EventLog(clock)
+    file_sink: JsonlFileSink | None = None
+    if opts.log_path is not None:
+        try:
+            file_sink = JsonlFileSink(opts.log_path, on_error=lambda m: print(f"error: {m}", file=sys.stderr))
+        except OSError as exc:
+            raise OutputUnavailable(f"--log {opts.log_path}: cannot open ({exc.strerror or exc})") from None
+        events.add_sink(file_sink)
+    if opts.headless and cfg.log.console:
+        events.add_sink(ConsoleSink())
+    for sink in extra_sinks:
+        events.add_sink(sink)
+    run = RunWiring(cfg, opts, events, clock, stop=stop.event, seams=seams)
+    ok = exit_code(None)
+    assert ok is not None
+    result: dict[str, int] = {"code": ok}
+
+    def runner() -> None:
+        try:
+            _run(run)
+        except Exception as exc:  # noqa: BLE001 - a stage error (its one line) or a bug (reported as one)
+            code = exit_code(exc)
+            if code is not None:  # a stage error: its one line (unless we are stopping anyway)
+                if not stop.event.is_set():
+                    print(f"error: {exc}", file=sys.stderr)
+                    run.stop_reason = "error"
+                    result["code"] = code
+            else:  # a bug: log it, stop cleanly, say how to report
+                log.debug("internal error", exc_info=True)
+                print(f"error: internal error ({type(exc).__name__}: {exc}); run with -v for details and report "
+                      "it with the log", file=sys.stderr)
+                run.stop_reason = "internal_error"
+                bug = exit_code(InternalError(exc))
+                assert bug is not None, "exit_code must map InternalError"
+                result["code"] = bug
+        finally:
+            run.runner_done.set()
+
+    thread = threading.Thread(target=runner, name="runner", daemon=True)
+    thread.start()
+    show = not opts.headless
+    while not run.runner_done.is_set() and not stop.event.is_set():
+        frame = run.display_frames.get(timeout=0.03)
+        if frame is not None and show:
+            show = _show_preview(run, frame)
+    if stop.event.is_set() and stop.reason:
+        run.stop_reason = stop.reason
+    _shutdown(run)
+    thread.join(0.2)
+    code = result["code"]
+    events.status("stopped", reason=run.stop_reason, exit_code=code)
+    if file_sink is not None:
+        file_sink.close()
+    if hard_exit and (thread.is_alive() or any(w.alive for w in run.workers)):
+        # A model call or an import is still running (it cannot be
+        # interrupted); the log is complete and flushed, so end now rather
+        # than wait for it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run(run: RunWiring) -> None:
+    from assist.hazards.detector import required_detector_path
+    from assist.runtime.every_frame import run_every_frame
+    from assist.runtime.live import run_live
+
+    opts, events = run.opts, run.events
+    run.detector_path = required_detector_path(run.hazard_cfg, events)
+    factory, first_source = run.open_source()
+    events.status("started", source=f"{opts.source_kind}:{opts.source_value}" if opts.source_value
+                  else opts.source_kind, detector=run.detector_path, every_frame=opts.every_frame)
+    run.start_speech()
+    run.gate = run.make_gate()
+    run.observer.run_started(run)
+    if opts.every_frame:
+        run_every_frame(run, factory, first_source)
+    else:
+        run_live(run, factory, first_source)
+
+
+def _show_preview(run: RunWiring, frame: Frame) -> bool:
+    """Show the preview window; False when no display is available."""
+    import cv2
+
+    try:
+        cv2.imshow("assist", run.overlay(frame))
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            run.stop_reason = "user"
+            run.stop_event.set()
+        return True
+    except cv2.error:
+        log.warning("no display for the preview window; continuing headless")
+        run.events.status("preview_unavailable")
+        return False
+
+
+def _shutdown(run: RunWiring) -> None:
+    """Stop everything within about a second, in order."""
+    run.stop_event.set()
+    if run.capture is not None:
+        run.capture.stop(timeout=0.5)
+    run.hazard_slot.close()
+    run.caption_slot.close()
+    for worker in run.workers:
+        worker.join(timeout=0.2)
+    if run.speaker is not None:
+        run.speaker.stop(timeout=0.3)
+    if run.video_sink is not None:
+        run.video_sink.close()
+    if not run.opts.headless:
+        try:
+            import cv2
+
+            cv2.destroyAllWindows()
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+
+
+__all__ = ["RunWiring", "SharedState", "load_describer", "load_detector", "run_pipeline"]
