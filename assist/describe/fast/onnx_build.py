@@ -38,7 +38,8 @@ import numpy as np
 CHILD_MODULE_NAME = "assist_onnx_build_child"
 # How a child starts: this file loaded by path, so that no package __init__ (torch) runs first.
 CHILD_CODE = ("import importlib.util as u, sys; s = u.spec_from_file_location({name!r}, {path!r}); "
-              "m = u.module_from_spec(s); s.loader.exec_module(m); sys.exit(m.main(sys.argv[1:]))")
+              "m = u.module_from_spec(s); sys.modules[s.name] = m; s.loader.exec_module(m); "
+              "sys.exit(m.main(sys.argv[1:]))")
 if __name__ == CHILD_MODULE_NAME:
     # A build child (see build_in_children): the package assist.describe.fast imports torch in its __init__
     # (0.7 GB and seconds), which the graph builders of onnx_runtime.py (NumPy, onnx) do not need: load that
@@ -48,6 +49,7 @@ if __name__ == CHILD_MODULE_NAME:
     _spec = importlib.util.spec_from_file_location("assist_onnx_runtime_child", Path(__file__).with_name("onnx_runtime.py"))
     assert _spec is not None and _spec.loader is not None
     fo = importlib.util.module_from_spec(_spec)
+    sys.modules[_spec.name] = fo  # dataclasses look their module up there
     _spec.loader.exec_module(fo)
 else:
     from assist.describe.fast import onnx_runtime as fo
