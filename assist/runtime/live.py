@@ -59,25 +59,22 @@ def run_live(run: RunWiring, factory: SourceFactory, first_source: FrameSource) 
             on_fault=lambda kind, msg: run.notice("captions_unavailable", event="worker_fault"),
             on_recovered=lambda: run.events.status("worker_recovered", worker="captions"))
         run.workers.append(caption_worker)
-    # The detector comes up first and frames flow as soon as it is ready (warnings first, on a file too); the
-    # captioner loads behind it, so its imports and graph loading do not compete with the detector's start on
-    # a small machine (issue 17). The caption slot keeps the first gated frame until the captioner takes it.
+    # The detector comes up first; the captioner starts loading only once it is ready, so its imports and graph
+    # loading (torch: 1.5-2.5 s of CPU) do not compete with the detector's start on a small machine (issue 17).
+    # A live source starts as soon as the detector is ready (warnings first); a file waits for the captioner
+    # too, so its first scene is not lost to a slow model load (a caption older than caption.max_age_s is dropped).
     for worker in sorted(run.workers, key=lambda w: w.name != "hazards"):
         worker.start()
-        while worker.name == "hazards" and not worker.ready.wait(0.05):
+        if first_source.is_live and worker.name != "hazards":
+            continue
+        while not worker.ready.wait(0.05):
             if stop.is_set():
                 return
-        if worker.name == "hazards" and worker.setup_error is not None:
-            raise load_error(run.detector_path, worker.setup_error)
-    caption_reported = threading.Event()
-
-    def report_captioner() -> None:
-        for worker in run.workers:
-            if worker.name == "captions" and worker.ready.is_set() and not caption_reported.is_set():
-                caption_reported.set()
-                if worker.setup_error is not None:
-                    run.events.status("model_missing", text=f"captioner cannot load: {worker.setup_error}",
-                                      model="captioner")
+        if worker.setup_error is not None:
+            err = worker.setup_error
+            if worker.name == "hazards":
+                raise load_error(run.detector_path, err)
+            run.events.status("model_missing", text=f"captioner cannot load: {err}", model="captioner")
 
     def on_frame(frame: Frame) -> None:
         if run.detector_path:  # no hazard worker, no consumer: a frame left there would hold up _drain
@@ -92,13 +89,11 @@ def run_live(run: RunWiring, factory: SourceFactory, first_source: FrameSource) 
     exhausted = threading.Event()
     capture.start(on_frame)
     while not stop.is_set() and not exhausted.is_set():
-        report_captioner()
         if capture.wait(0.05):  # the source ended (a file) or gave up
             break
     if not stop.is_set():
         capture.stop(timeout=0.5)
         _drain(run)
-    report_captioner()
     run.raise_capture_error()
 
 
