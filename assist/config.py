@@ -68,6 +68,8 @@ class CameraConfig:
     open_timeout_s: float = opt(8.0, "give up opening a source after this long (exit 3)", min=0.5, max=120.0)
     status_interval_s: float = opt(10.0, "how often a status event reports fps and drops, 0 = never", min=0.0, max=3600.0)
     images_fps: float = opt(0.25, "images per second for --images (slow enough to describe each one)", min=0.01, max=120.0)
+    hfov_deg: float = opt(70.0, "horizontal field of view of the camera in degrees (clock positions and distances)",
+                          min=20.0, max=170.0)
 
 
 @dataclass
@@ -86,6 +88,8 @@ class SceneConfig:
                                      min=0.0, max=1.0)
     min_interval_s: float = opt(4.0, "never caption more often than this", min=0.0, max=600.0)
     max_interval_s: float = opt(0.0, "caption again after this long even without change, 0 = never", min=0.0, max=3600.0)
+    startup_s: float = opt(1.5, "describe the sharpest frame seen so far this long after the first frame if no still "
+                           "view was described yet (walking), 0 = wait for a still view", min=0.0, max=60.0)
     walking_refresh_s: float = opt(15.0, "a view that keeps moving (walking) is described after this long, 0 = never",
                                    min=0.0, max=3600.0)
     dark_threshold: float = opt(0.08, "mean brightness (0..1) below which the view is too dark to describe", min=0.0, max=1.0)
@@ -139,8 +143,11 @@ class HazardConfig:
                                   "periods)", min=0.05, max=10.0)
     confirm_frames: int = opt(3, "with confirm_evidence = 0: runs a state must hold before it is spoken",
                               min=1, max=30)
-    near_height: float = opt(0.33, "box height (fraction of frame) from which an object is near", min=0.01, max=1.0)
-    very_near_height: float = opt(0.6, "box height from which an object is very near", min=0.01, max=1.0)
+    near_height: float = opt(0.33, "box height (fraction of frame) from which a detection is near "
+                             "(--image, caption grounding)", min=0.01, max=1.0)
+    very_near_height: float = opt(0.6, "box height from which a detection is very near (--image)", min=0.01, max=1.0)
+    near_m: float = opt(5.0, "estimated distance (metres) from which an object is near", min=0.5, max=100.0)
+    very_near_m: float = opt(2.5, "estimated distance (metres) from which an object is very near", min=0.2, max=50.0)
     min_height: float = opt(0.08, "boxes shorter than this (fraction of frame) are too far to warn about",
                             min=0.0, max=1.0)
     approach_ttc_s: float = opt(4.0, "time to contact below which an object is approaching", min=0.1, max=60.0)
@@ -148,7 +155,7 @@ class HazardConfig:
     class_cooldown_s: float = opt(6.0, "the same news (class and severity) is not announced again for this long",
                                   min=0.0, max=600.0)
     high: list[str] = opt(["car", "bus", "truck", "bicycle", "motorcycle", "train"],
-                          "high tier: announced when ahead even if far")
+                          "high tier: announced when in the walking path even if far")
     medium: list[str] = opt(["person", "dog", "horse", "cow"], "medium tier: announced when near or approaching")
     low: list[str] = opt(["chair", "bench", "fire hydrant", "stop sign", "potted plant", "parking meter"],
                          "low tier (obstacles): announced when very near")
@@ -170,6 +177,11 @@ class SpeechConfig:
     restart_budget: int = opt(3, "backend restarts before falling back to the silent log backend", min=0, max=100)
     notification_max_age_s: float = opt(10.0, "a status notice not started this long after it was raised is dropped",
                                         min=0.1, max=600.0)
+    verbosity: str = opt("normal", "how much is said: quiet = urgent warnings only, normal, verbose = every "
+                         "relevant object (the quieter/louder commands step it)", choices=("quiet", "normal", "verbose"))
+    distance_unit: str = opt("metres", "how distances are said", choices=("metres", "steps", "none"))
+    direction_style: str = opt("sides", "how directions are said: sides (on the left) or clock (at 2 o'clock)",
+                               choices=("sides", "clock"))
 
 
 @dataclass
@@ -291,6 +303,9 @@ def cross_checks(cfg: Config) -> list[str]:
     if cfg.hazards.min_height >= cfg.hazards.near_height:
         problems.append(f"hazards.min_height: must be smaller than hazards.near_height "
                         f"({cfg.hazards.near_height:g}) (got {cfg.hazards.min_height:g})")
+    if cfg.hazards.very_near_m >= cfg.hazards.near_m:
+        problems.append(f"hazards.very_near_m: must be smaller than hazards.near_m "
+                        f"({cfg.hazards.near_m:g}) (got {cfg.hazards.very_near_m:g})")
     if cfg.camera.reconnect_max_s < cfg.camera.reconnect_initial_s:
         problems.append("camera.reconnect_max_s: must be at least camera.reconnect_initial_s "
                         f"({cfg.camera.reconnect_initial_s:g}) (got {cfg.camera.reconnect_max_s:g})")

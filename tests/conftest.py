@@ -2,7 +2,9 @@
 
 The real data is never copied into the repository. Tests find it through
 environment variables (set by .ci/run) or the ``../shared`` folder beside the
-checkout, and skip with a clear reason when it is absent.
+checkout, and skip with a clear reason when it is absent; under
+``ASSIST_REQUIRE_DATA=1`` (CI) they fail with that reason instead
+(tests/helpers_data.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
+from helpers_data import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,10 +39,10 @@ def detector_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def coco_dir() -> Path:
-    """../shared/data/coco-mini (skips when absent)."""
+    """../shared/data/coco-mini (skips when absent; fails under ASSIST_REQUIRE_DATA=1)."""
     p = shared_dir() / "data" / "coco-mini"
     if not (p / "val2017").is_dir():
-        pytest.skip(f"real COCO photos not found at {p} (set ASSIST_SHARED to the shared folder)")
+        missing(f"real COCO photos not found at {p} (set ASSIST_SHARED to the shared folder)")
     return p
 
 
@@ -47,7 +51,7 @@ def videos_dir() -> Path:
     """../shared/data/videos (skips when absent)."""
     p = shared_dir() / "data" / "videos"
     if not p.is_dir():
-        pytest.skip(f"real street footage not found at {p} (set ASSIST_SHARED to the shared folder)")
+        missing(f"real street footage not found at {p} (set ASSIST_SHARED to the shared folder)")
     return p
 
 
@@ -56,7 +60,7 @@ def detector_path() -> Path:
     """The real YOLO detector weights (skips when absent)."""
     p = detector_dir()
     if not p.exists():
-        pytest.skip(f"real detector weights not found at {p} (set ASSIST_DETECTOR)")
+        missing(f"real detector weights not found at {p} (set ASSIST_DETECTOR)")
     return p
 
 
@@ -67,5 +71,16 @@ def bus_jpg() -> Path:
 
     p = Path(ASSETS) / "bus.jpg"
     if not p.exists():
-        pytest.skip("ultralytics assets/bus.jpg not installed")
+        missing(f"ultralytics' bundled photo {p} is not installed (reinstall ultralytics)")
     return p
+
+
+@pytest.fixture(scope="session")
+def espeak_available() -> str:
+    """The espeak-ng binary (skips when absent): use ``helpers_data.needs_espeak`` on a test."""
+    from assist.speech.wav import espeak_binary
+
+    binary = espeak_binary()
+    if binary is None:
+        missing("espeak-ng is not installed (sudo apt-get install espeak-ng; `make test` installs it when root)")
+    return binary

@@ -207,8 +207,10 @@ class FakeFactory:
 class MjpegServer:
     """A local MJPEG-over-HTTP server (multipart/x-mixed-replace), like an IP
     camera. ``stop`` drops every client at once (the camera going away);
-    ``start`` again serves on the same port. Bounded: each client stream ends
-    by itself after ``max_s`` seconds, and ``stop`` is idempotent.
+    ``start`` again serves on the same port. ``stalled`` (an Event) keeps every
+    connection open but sends nothing while it is set (a hung camera).
+    Bounded: each client stream ends by itself after ``max_s`` seconds, and
+    ``stop`` is idempotent.
     """
 
     def __init__(self, fps: float = 20.0, max_s: float = 30.0, size: tuple[int, int] = (160, 120)) -> None:
@@ -220,6 +222,7 @@ class MjpegServer:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self.stalled = threading.Event()  # set: clients stay connected but get no frames
 
     @property
     def url(self) -> str:
@@ -238,6 +241,9 @@ class MjpegServer:
                 self.end_headers()
                 t_end = time.monotonic() + owner.max_s
                 while not stop.is_set() and time.monotonic() < t_end:
+                    if owner.stalled.is_set():  # connection open, nothing sent: a hung camera
+                        stop.wait(0.02)
+                        continue
                     ok, buf = cv2.imencode(".jpg", coded_frame(owner.frames_sent, owner.size))
                     data = buf.tobytes()
                     try:

@@ -14,7 +14,6 @@ from assist.describe.caption_text import (
     NOUN_TO_CLASS,
     caption_classes,
     clean_caption,
-    describe_detections,
     ground_caption,
 )
 from assist.hazards.geometry import direction_of
@@ -69,36 +68,7 @@ def test_clean_caption_always_gives_one_tidy_sentence(words: list[str]) -> None:
     assert clean_caption(out) == out  # idempotent
 
 
-# ------------------------------------------------------------------ describe_detections
-
-
-def test_fallback_counts_positions_and_orders_by_size() -> None:
-    dets = [det("person", 0.5, 0.5), det("person", 0.55, 0.45), det("bus", 0.9, 0.3, 0.15),
-            det("dog", 0.1, 0.05, 0.05)]
-    assert describe_detections(dets) == "Two people ahead, a bus on the right, a dog on the left."
-
-
-def test_fallback_says_nothing_recognisable_when_empty() -> None:
-    assert describe_detections([]) == "Nothing recognisable in view."
-    assert describe_detections(None) == "Nothing recognisable in view."
-
-
-def test_fallback_limits_groups_and_says_there_is_more() -> None:
-    dets = [det("car", 0.1, 0.5), det("truck", 0.5, 0.4), det("bicycle", 0.9, 0.3), det("dog", 0.5, 0.1)]
-    text = describe_detections(dets, max_groups=3)
-    assert text == "A car on the left, a truck ahead, a bicycle on the right, and more."
-    assert "dog" not in text
-
-
-def test_fallback_uses_articles_and_irregular_names() -> None:
-    dets = [det("umbrella", 0.5, 0.4), det("dining table", 0.1, 0.2), det("knife", 0.9, 0.1), det("knife", 0.85, 0.1)]
-    assert describe_detections(dets) == "An umbrella ahead, a table on the left, two knives on the right."
-
-
-def test_fallback_in_other_languages_uses_the_phrase_tables() -> None:
-    dets = [det("person", 0.5, 0.5), det("person", 0.5, 0.4), det("bus", 0.9, 0.3)]
-    assert describe_detections(dets, "fr") == "Deux personnes devant, bus à droite."
-    assert describe_detections([], "de") == "Nichts Erkennbares in Sicht."
+# ------------------------------------------------------------------ direction
 
 
 def test_direction_uses_the_ahead_band() -> None:

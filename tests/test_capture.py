@@ -426,8 +426,10 @@ def test_image_folder_plays_in_name_order_and_skips_corrupt_files(tmp_path: Path
     events, sink = make_log()
     loop = CaptureLoop(lambda: open_source(SourceSpec("images", str(folder)), cfg), cfg, events, every_frame=True)
     frames = list(loop.iter_frames())
-    # natural name order: img1, img2, img3 (corrupt: skipped, keeps its slot), img10
+    # natural name order: img1, img2, img3 (corrupt: skipped at once, no time slot: issue 13), img10
     assert [read_code(f.image) for f in frames] == [0, 1, 2]
-    assert [f.index for f in frames] == [0, 1, 3]
-    assert [f.t_capture for f in frames] == pytest.approx([0.0, 0.5, 1.5])
-    assert loop.frames_skipped == 1 and loop.ended
+    assert [f.index for f in frames] == [0, 1, 2]
+    assert [f.t_capture for f in frames] == pytest.approx([0.0, 0.5, 1.0])
+    assert loop.ended
+    ends = sink.of_type("status", event="end_of_input")
+    assert len(ends) == 1 and ends[0]["skipped"] == 1 and ends[0]["frames"] == 3

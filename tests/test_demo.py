@@ -2,51 +2,151 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from assist.capture.demo import DEMO_SEGMENTS
+from assist.describe.caption_text import english_name
+from assist.speech.phrases import hazard_phrase
 from helpers_cli import read_log, run_cli
 
 pytestmark = pytest.mark.slow
 
 FPS = 10.0
 
-# The exact announcements of `run.py --demo --every-frame` with the shared
-# YOLO11n and no captioner weights (captions from detections), recorded from
-# a run and checked against the demo's timeline (assist/capture/demo.py): the far bus
-# at once, the walk (5-9 s) gives "approaching" then "very near", the turn to
-# the second scene (15-16.5 s) brings people in from the right, the turn back
-# (26-27.5 s) the close bus. A change here is a behaviour change: look at the
-# new log before updating it.
+# The announcements of `run.py --demo --every-frame` with the shared YOLO11n
+# and no captioner weights (captions from detections), recorded from a run on
+# the AVX2 development machine and checked against the demo's timeline
+# (assist/capture/demo.py): the far bus at once, the walk (5-9 s) gives
+# "approaching" then "very near", the turn to the second scene (15-16.5 s)
+# brings people in from the right, the turn back (26-27.5 s) the close bus. A
+# change here is a behaviour change: look at the new log before updating it.
+#
+# Issue 15 (world model + announcer) changed the hazards on purpose: proximity
+# is now a distance in metres from the box and a per-class size prior (a bus
+# 3.2 m tall, a person 1.7 m) instead of the box height alone, and the words
+# say it ("Bus ahead, about 10 metres"). The bus seen while walking is ~7 m
+# away by that estimate, so the walk gives "approaching" but no longer "very
+# near" for it; people pass within ~2 m and are "very near". The hazard
+# event's text is the decision in words; the spoken words are composed again
+# when the warning starts, from the latest state (so they are checked by
+# object, not by text, below).
 GOLDEN_HAZARDS = [
-    # Issue 17 (confirmation by evidence, assist/hazards/confirm.py): confident warnings come one frame
-    # (100 ms) earlier than with three confirming runs; the far bus (detected at 0.3-0.55) one frame later;
-    # the first group is "two people" (the third is not yet confirmed when the two are).
-    (3, "Bus ahead"),
-    (66, "Two people ahead, approaching"),
-    (70, "Bus ahead, approaching"),
-    (82, "Person on the left, very near"),
-    (83, "Bus ahead, very near"),
-    (154, "Person on the right"),
-    (157, "Person on the right, very near"),
-    (264, "Bus on the left, very near"),
-    (271, "Person on the left, very near"),
+    # Issue 17 (confirmation by evidence over time, assist/hazards/confirm.py; detector on every frame): confident
+    # states are spoken on their second run instead of their third (most warnings one frame, 100 ms, earlier), the
+    # far bus (detected at 0.3-0.55) one frame later, and the bus during the turn (frame 150) is now "very near":
+    # two confident runs back it, where three consecutive runs of the same band never held while the view turned.
+    (3, "Bus ahead, about 10 metres"),
+    (66, "Two people ahead, 5 metres, approaching"),
+    (70, "Bus ahead, 8 metres, approaching"),
+    (85, "Two people on the left, very near"),
+    (150, "Bus ahead, very near"),
+    (155, "Person on the right, very near"),
+    (264, "Bus on the left, 4 metres"),
+    (272, "Person on the left, very near"),
+    (282, "Bus ahead, very near"),
 ]
+# Issue 15 changed the captions on purpose: descriptions from detections are
+# sentences (place when the objects imply it, counts of the sure boxes only,
+# sides only for big movers off to one side), and the first one (frame 8,
+# trigger startup) leaves out the bus warned about at frame 2.
 GOLDEN_CAPTIONS = [
-    (8, "A bus ahead, three people ahead."),
-    # issue 17: one vehicle seen as bus and truck, equal areas to 1e-8 (the OpenVINO path's boxes)
-    (66, "A truck ahead, a bus ahead, two people ahead, and more."),
-    (106, "A bus ahead, two people on the left."),
-    (173, "A person ahead, a person on the right."),
-    (283, "A bus ahead, two people on the left."),
+    (8, "A person."),
+    (66, "A street with a truck, a bus and three people."),
+    (106, "A bus and two people on the left."),
+    (173, "Two people."),
+    (283, "A bus and two people on the left."),
 ]
+# What the golden run must share with a run on any CPU. The int8 detector's
+# scores and boxes differ slightly between instruction sets (AVX2 vs AVX-512
+# VNNI), so a box crosses a threshold a frame or two earlier or later, a
+# borderline person joins a group or not ("Person" / "Two people on the left,
+# very near") and two groups of near-equal size (the bus and the same bus seen
+# as a truck) swap places in a description. What holds everywhere: the same
+# announcements (class, direction, and "approaching" / "very near") in the same
+# order, each within FRAME_TOLERANCE frames of its golden frame and in the same
+# segment of the demo timeline; the same captions, each naming the same
+# (class, direction) groups. Measured: the AVX-512 VNNI machine says
+# "Bus ahead, approaching" at frame 71 and the very-near people at 84, one frame
+# after the AVX2 machine; nothing else moved.
+FRAME_TOLERANCE = 3  # 0.3 s at 10 fps: three times the largest shift measured
+_WHERE = {"ahead": "ahead", "on the left": "left", "on the right": "right"}
+GOLDEN_TRIGGERS = ["startup", "scene_change", "scene_change", "scene_change", "scene_change"]
 
 
 def segment_of(frame: int) -> str:
     t = frame / FPS
     return next(kind + ":" + scene for start, end, kind, scene, _ in DEMO_SEGMENTS if start <= t < end)
+
+
+def hazard_gist(text: str, labels: list[str]) -> tuple[str, str, str]:
+    """(class, direction, qualifier) of a spoken warning: everything but the count.
+
+    Found by matching against every phrase the real phrase builder can make for
+    these classes, so the test reads warnings exactly as they are made. The
+    distance ("4 metres", "about 10 metres") is left out: it is an estimate
+    from a box, which moves a little between CPUs."""
+    text = re.sub(r", (?:about |over )?\d+ metres?", "", text)
+    for label in labels:
+        for count in range(1, 10):
+            for direction in ("left", "ahead", "right"):
+                for proximity, approaching, qualifier in (("far", False, ""), ("far", True, "approaching"),
+                                                          ("very near", False, "very near")):
+                    if hazard_phrase(label, count, direction, proximity, approaching) == text:
+                        return label, direction, qualifier
+    raise AssertionError(f"not a warning the phrase builder makes: {text!r}")
+
+
+def caption_gist(text: str, labels: list[str]) -> frozenset[str]:
+    """The classes a description from detections names, in any order and with
+    any count ("A street with a truck, a bus and three people." -> {truck, bus,
+    person}). Sides and place words are left out: which side a group is said on
+    and whether a place is named depend on box sizes that move a little between
+    CPUs; which objects are named does not."""
+    nouns = sorted({english_name(label, n): label for label in labels for n in (1, 2)}.items(),
+                   key=lambda kv: -len(kv[0]))
+    rest, named = " " + text.lower().rstrip(".").replace(",", " ").replace(";", " ") + " ", set()
+    for noun, label in nouns:  # longest first: "traffic light" before "light"
+        if f" {noun} " in rest:
+            named.add(label)
+            rest = rest.replace(f" {noun} ", " | ")
+    return frozenset(named)
+
+
+def assert_matches_golden(kind: str, actual: list[tuple[int, str]], golden: list[tuple[int, str]], gist) -> None:
+    """Each golden announcement is matched, in order, by one of the run's with the same gist within
+    FRAME_TOLERANCE frames and in the same timeline segment; nothing is said that the golden run did not say.
+
+    Order: announcements whose golden frames lie more than 2 * FRAME_TOLERANCE apart must keep their
+    order (the tolerance makes that follow); closer ones may swap, as the CPU's rounding decides."""
+    report = f"{kind}: run {actual}\ngolden {golden}"
+    assert len(actual) == len(golden), report
+    unmatched = list(actual)
+    matched_frames = []
+    for frame, text in golden:
+        match = next((a for a in unmatched if gist(a[1]) == gist(text) and abs(a[0] - frame) <= FRAME_TOLERANCE
+                      and segment_of(a[0]) == segment_of(frame)), None)
+        assert match is not None, f"{kind} {text!r} at frame {frame} ({segment_of(frame)}) not matched\n{report}"
+        unmatched.remove(match)
+        matched_frames.append(match[0])
+    for (f0, _), (f1, _), m0, m1 in zip(golden, golden[1:], matched_frames, matched_frames[1:], strict=False):
+        if f1 - f0 > 2 * FRAME_TOLERANCE:
+            assert m0 <= m1, f"{kind}: order changed\n{report}"
+
+
+@pytest.fixture(scope="module")
+def labels(detector_path: Path) -> list[str]:
+    """The detector's class names (its metadata.yaml), for reading phrases back."""
+    import yaml
+
+    meta = detector_path / "metadata.yaml" if detector_path.is_dir() else None
+    if meta is not None and meta.is_file():
+        return list(yaml.safe_load(meta.read_text(encoding="utf-8"))["names"].values())
+    from ultralytics import YOLO
+
+    return list(YOLO(str(detector_path), task="detect").names.values())
 
 
 @pytest.fixture(scope="module")
@@ -59,19 +159,57 @@ def every_frame_log(tmp_path_factory: pytest.TempPathFactory, detector_path: Pat
     return read_log(log)
 
 
-def test_every_frame_demo_says_exactly_the_golden_announcements(every_frame_log: list[dict]) -> None:
+def test_every_frame_demo_says_the_golden_announcements(every_frame_log: list[dict], labels: list[str]) -> None:
     hazards = [(e["frame"], e["text"]) for e in every_frame_log if e["type"] == "hazard"]
     captions = [(e["frame"], e["text"]) for e in every_frame_log if e["type"] == "caption"]
-    assert hazards == GOLDEN_HAZARDS
-    assert captions == GOLDEN_CAPTIONS
-    # Every warning decided is really spoken: none expires in the queue.
-    spoken = " ".join(e["text"] for e in every_frame_log if e["type"] == "speech" and e["event"] == "start")
-    dropped = [e["text"] for e in every_frame_log if e["type"] == "speech" and e["event"] == "dropped"
-               and e["priority"] == "important"]
-    assert not dropped
-    for _, text in GOLDEN_HAZARDS:
-        if "very near" in text:
-            assert text in spoken
+    assert_matches_golden("hazard", hazards, GOLDEN_HAZARDS, lambda text: hazard_gist(text, labels))
+    assert_matches_golden("caption", captions, GOLDEN_CAPTIONS, lambda text: caption_gist(text, labels))
+    for e in every_frame_log:  # the log's fields say what the text says
+        if e["type"] == "hazard":
+            qualifier = "very near" if e["proximity"] == "very near" else "approaching" if e["approaching"] else ""
+            assert hazard_gist(e["text"], labels) == (e["label"], e["direction"], qualifier), e
+    assert [e["trigger"] for e in every_frame_log if e["type"] == "caption"] == GOLDEN_TRIGGERS
+    # Every warning decided is really spoken: none expires in the queue, each spoken
+    # warning names at most two objects, each once, and every decided object is named.
+    starts = [e for e in every_frame_log if e["type"] == "speech" and e["event"] == "start"]
+    dropped = [e for e in every_frame_log if e["type"] == "speech" and e["event"] == "dropped"
+               and e["priority"] in ("important", "message")]
+    assert not [e for e in dropped if e["reason"] == "expired"], dropped
+    warned = [e for e in starts if e["priority"] in ("important", "message") and "state" not in e]
+    for e in warned:
+        assert 1 <= len(e["objects"]) <= 2 and len(set(e["objects"])) == len(e["objects"]), e
+    named = {tid for e in warned for tid in e["objects"]}
+    decided = [e for e in every_frame_log if e["type"] == "hazard"]
+    assert all(e["track_id"] in named for e in decided if e["proximity"] == "very near"), (decided, warned)
+
+
+def test_golden_matching_tolerates_cpu_rounding_and_nothing_more(labels: list[str]) -> None:
+    """The matcher itself: the AVX-512 VNNI run passes; real behaviour changes fail."""
+    def matches(hazards: list[tuple[int, str]]) -> bool:
+        try:
+            assert_matches_golden("hazard", hazards, GOLDEN_HAZARDS, lambda text: hazard_gist(text, labels))
+        except AssertionError:
+            return False
+        return True
+
+    avx512 = list(GOLDEN_HAZARDS)
+    avx512[2] = (72, "Bus ahead, 8 metres, approaching")  # a frame later, a metre farther
+    avx512[3] = (87, "Two people on the left, very near")
+    assert matches(GOLDEN_HAZARDS) and matches(avx512)
+    late = list(GOLDEN_HAZARDS)
+    late[2] = (71 + FRAME_TOLERANCE + 1, "Bus ahead, 7 metres, approaching")
+    early = list(GOLDEN_HAZARDS)
+    early[0] = (0, "Bus ahead")  # within the tolerance and the segment; the distance is not compared
+    assert matches(early)
+    other_segment = list(GOLDEN_HAZARDS)
+    other_segment[6] = (276, "Person on the left, very near")  # within the tolerance, but after the turn back
+    wrong_direction = list(GOLDEN_HAZARDS)
+    wrong_direction[4] = (156, "Person on the left, very near")
+    missing = GOLDEN_HAZARDS[:-1]
+    extra = [*GOLDEN_HAZARDS, (290, "Bus ahead, very near")]
+    assert not any(matches(h) for h in (late, other_segment, wrong_direction, missing, extra))
+    assert caption_gist("A truck ahead, a bus ahead, two people ahead, and more.", labels) == \
+        caption_gist(GOLDEN_CAPTIONS[1][1], labels) != caption_gist("A bus ahead, two people on the left.", labels)
 
 
 def test_demo_exercises_caption_scene_change_and_approaching_vehicle(every_frame_log: list[dict]) -> None:
@@ -88,6 +226,8 @@ def test_demo_exercises_caption_scene_change_and_approaching_vehicle(every_frame
             assert e["direction"] in ("left", "ahead", "right")
             assert e["proximity"] in ("far", "near", "very near")
             assert len(e["bbox"]) == 4 and all(0.0 <= v <= 1.0 for v in e["bbox"])
+            assert 0.2 <= e["distance_m"] <= 200 and 1 <= e["clock"] <= 12
+            assert e["ttc_s"] is None or e["ttc_s"] > 0
     times = [e["t"] for e in every_frame_log]
     assert times == sorted(times)  # the log is in time order, stopped last
 

@@ -149,6 +149,9 @@ def test_coco_image_level_recall_of_hazard_classes(detector: YoloDetector, coco_
         hits += len(classes & found)
         missed.update(classes - found)
     recall = hits / pairs
+    # 53 of 65 pairs here (0.815). Not a knife edge: the lowest score among the hits is 0.33 against
+    # hazards.confidence 0.25, and the misses have no box of their class even at 0.05, far beyond the
+    # few hundredths that int8 scores move between AVX2 and AVX-512 VNNI.
     assert recall >= 0.8, f"recall {recall:.2f} over {pairs} image/class pairs; missed {dict(missed)}"
 
 
@@ -197,8 +200,14 @@ def test_zoom_clip_warns_the_bus_is_approaching(detector: YoloDetector, bus_jpg:
         assert bus, (step, [a.text for a in anns])
         assert bus[0].frame < n - 1 and bus[0].direction in ("left", "ahead", "right")
         assert bus[0].event_fields()["approaching"] is True
-        assert len(anns) <= 6, (step, [a.text for a in anns])
         assert len({a.text for a in anns}) == len(anns)  # nothing said twice
+        # No nagging, by the policy's own rule rather than a count from one CPU (where a borderline
+        # person or the bus also seen as a truck adds a phrase): the clip is shorter than
+        # hazards.class_cooldown_s, so each class only escalates (present -> approaching -> very near).
+        assert n / fps < detector.cfg.class_cooldown_s
+        for label in {a.label for a in anns}:
+            ranks = [2 if a.proximity == "very near" else 1 if a.approaching else 0 for a in anns if a.label == label]
+            assert ranks == sorted(set(ranks)), (step, label, [a.text for a in anns])
 
 
 # ------------------------------------------------------------------ OpenVINO without ultralytics

@@ -113,8 +113,9 @@ def test_images_folder_describes_every_photo_in_name_order(coco_dir: Path, detec
     assert code == 0
     captions = sink.of_type("caption")
     assert [c["frame"] for c in captions] == [0, 1, 2]
+    assert [c["trigger"] for c in captions] == ["image"] * 3
     from assist.capture.imaging import read_image
-    from assist.describe.caption_text import describe_detections
+    from assist.describe.from_detections import describe_detections
     from assist.hazards.detector import YoloDetector
 
     detector = YoloDetector(str(detector_path), offline_cfg().hazards)

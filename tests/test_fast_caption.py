@@ -9,6 +9,7 @@ import torch
 
 from assist.describe.fast import build_fast_generator
 from assist.describe.fast.torch_greedy import banned_ngram_tokens, unsupported_reason
+from helpers_data import require_module
 
 VOCAB = 96
 START = 0
@@ -165,7 +166,7 @@ def test_static_cache_runner_matches_generate_on_cpu() -> None:
 
 # ------------------------------------------------------------------ ONNX Runtime path
 
-ort = pytest.importorskip("onnxruntime")
+ort = require_module("onnxruntime")
 
 
 @pytest.fixture()

@@ -78,7 +78,7 @@ def test_language_switch_changes_the_words() -> None:
     texts = {lang: [a.text for a in run(HazardPolicy(cfg(), language=lang), seq)]
              for lang in ("en", "fr", "de", "es")}
     assert texts["en"][0] == "Car on the left, approaching"
-    assert texts["fr"][0] == "Voiture à gauche, en approche"
+    assert texts["fr"][0] == "Une voiture à gauche, en approche"
     assert texts["de"][0] == "Auto links, nähert sich"
     assert texts["es"][0] == "Coche a la izquierda, acercándose"
     assert len({len(v) for v in texts.values()}) == 1  # same decisions, different words
@@ -92,16 +92,18 @@ def test_high_tier_ahead_is_announced_even_when_far_but_not_on_the_side() -> Non
 
 
 def test_low_tier_only_when_very_near() -> None:
-    assert run(HazardPolicy(cfg()), still("chair", h=0.45)) == []
+    # A chair 45 % of the frame tall is ~1.9 m away (0.9 m prior): very near; at 30 % ~2.9 m: not yet.
+    assert run(HazardPolicy(cfg()), still("chair", h=0.3)) == []
     anns = run(HazardPolicy(cfg()), still("chair", h=0.75))
     assert [a.text for a in anns] == ["Chair ahead, very near"] and anns[0].priority == Priority.IMPORTANT
 
 
 def test_class_cooldown_and_its_end() -> None:
     c = cfg(class_cooldown_s=6.0)
-    first = still("dog", h=0.45, cx=0.5, duration=12.0, seed=1)
-    soon = still("dog", h=0.45, cx=0.85, duration=8.0, seed=2, t0=2.0)    # a second dog 2 s later
-    late = still("dog", h=0.45, cx=0.15, duration=3.0, seed=3, t0=9.0)    # a third dog 9 s later
+    # A dog 15 % of the frame tall is ~3 m away (0.5 m prior): near, not very near.
+    first = still("dog", h=0.15, cx=0.5, duration=12.0, seed=1)
+    soon = still("dog", h=0.15, cx=0.85, duration=8.0, seed=2, t0=2.0)    # a second dog 2 s later
+    late = still("dog", h=0.15, cx=0.15, duration=3.0, seed=3, t0=9.0)    # a third dog 9 s later
     anns = run(HazardPolicy(c), merge(first, soon, late))
     assert [(a.text, round(a.t_capture)) for a in anns] == [("Dog ahead", 0), ("Dog on the left", 9)]
 
@@ -117,10 +119,12 @@ def test_worse_news_passes_the_cooldown() -> None:
 
 
 def test_event_fields_are_exactly_the_hazard_event_contract() -> None:
-    anns = run(HazardPolicy(cfg()), still("truck", h=0.5, cx=0.8))
+    anns = run(HazardPolicy(cfg()), still("truck", h=0.7, cx=0.8))  # ~4 m away (3 m prior): near
     assert len(anns) == 1 and isinstance(anns[0], Announcement)
     f = anns[0].event_fields()
-    assert set(f) == {"label", "track_id", "direction", "proximity", "approaching", "confidence", "bbox"}
+    assert set(f) == {"label", "track_id", "direction", "proximity", "approaching", "confidence", "bbox",
+                      "distance_m", "clock", "ttc_s"}
+    assert 0.2 <= f["distance_m"] <= 200 and f["clock"] in (1, 2) and f["ttc_s"] is None
     assert f["label"] == "truck" and f["direction"] == "right" and f["proximity"] == "near"
     assert f["approaching"] is False and len(f["bbox"]) == 4 and all(0 <= v <= 1 for v in f["bbox"])
     assert isinstance(f["track_id"], int) and 0 < f["confidence"] <= 1

@@ -15,6 +15,7 @@ from hypothesis.extra.numpy import arrays
 
 from assist.capture.errors import SourceError
 from assist.capture.imaging import normalize_image, read_image
+from helpers_data import missing
 
 
 def check_bgr(img: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
@@ -161,7 +162,7 @@ def test_read_bus_jpg():
     # Found without importing ultralytics (slow): the photo ships in its wheel.
     spec = importlib.util.find_spec("ultralytics")
     if spec is None or spec.origin is None:
-        pytest.skip("ultralytics not installed")
+        missing("ultralytics is not installed (pip install -e .)")
     out = check_bgr(read_image(Path(spec.origin).parent / "assets" / "bus.jpg"), (1080, 810))
     assert out.std() > 20  # a real photo
 

@@ -275,7 +275,31 @@ def test_a_view_that_keeps_moving_is_described_every_walking_refresh(coco_dir: P
     decisions = run_gate(clip)
     assert all(d.state != "still" for d in decisions[5:])  # it really never settles
     fires = fired(decisions)
-    assert [reason for _, reason in fires] == ["walking_refresh", "walking_refresh"], fires
-    first, second = (i / FPS for i, _ in fires)
-    assert 15.0 <= first < 17.0 and 30.0 <= second < 33.0  # never sooner than walking_refresh_s
-    assert fired(run_gate(clip, walking_refresh_s=0.0)) == []  # off: a walk is never described
+    # the first description comes at startup_s (1.5 s) on the sharpest frame so far, then every walking_refresh_s
+    assert [reason for _, reason in fires] == ["startup", "walking_refresh", "walking_refresh"], fires
+    startup = decisions[fires[0][0]]
+    assert fires[0][0] / FPS == pytest.approx(1.5, abs=0.15)
+    described = startup.frame.index if startup.frame is not None else fires[0][0]
+    assert described <= fires[0][0]
+    assert startup.trigger == "startup" and decisions[fires[1][0]].trigger == "walking"
+    first, second = (i / FPS for i, _ in fires[1:])
+    assert 16.5 <= first < 18.5 and 31.5 <= second < 34.5  # never sooner than walking_refresh_s
+    # without the startup rule the walk waits for walking_refresh_s; with neither it is never described
+    assert [r for _, r in fired(run_gate(clip, startup_s=0.0))] == ["walking_refresh", "walking_refresh"]
+    assert fired(run_gate(clip, walking_refresh_s=0.0, startup_s=0.0)) == []
+
+
+def test_startup_describes_the_sharpest_frame_seen_so_far(coco_dir: Path) -> None:
+    """Frames blurred by motion, one sharp frame among them: the startup firing picks the sharp one."""
+    import cv2
+
+    photos = [load_photo(p) for p in pick_photos(coco_dir, 3, offset=2)]
+    clip = walking_clip(photos, 3.0)
+    frames = [cv2.blur(f, (9, 1)) for f in clip.frames]  # horizontal motion blur on every frame
+    sharp_at = 6
+    frames[sharp_at] = clip.frames[sharp_at]
+    ds = run_gate(Clip(frames))
+    fires = fired(ds)
+    assert fires and fires[0][1] == "startup"
+    picked = ds[fires[0][0]].frame
+    assert picked is not None and picked.index == sharp_at

@@ -16,7 +16,6 @@ can avoid; every test below signals after the run has opened its log.
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import time
@@ -29,6 +28,7 @@ import psutil
 import pytest
 
 from helpers_capture import MjpegServer, SilentServer
+from helpers_data import needs_espeak
 from helpers_reliability import (
     FAST_CONFIG,
     assert_valid_log,
@@ -46,7 +46,6 @@ from helpers_wait import wait_for
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 LIMIT_S = 1.0  # the promise: stopped within a second of the signal
-HAS_ESPEAK = shutil.which("espeak-ng") is not None or shutil.which("espeak") is not None
 STREAM_CONFIG = """
 [camera]
 stall_timeout_s = 0.5
@@ -196,7 +195,7 @@ def test_while_opening_a_stream_that_never_answers(tmp_path: Path, media: dict[s
         server.close()
 
 
-@pytest.mark.skipif(not HAS_ESPEAK, reason="espeak-ng not installed")
+@needs_espeak
 def test_while_speaking_a_warning(tmp_path: Path, media: dict[str, Path], detector_path: Path) -> None:
     """A real espeak-ng child is saying a warning when the signal comes; it dies with the run."""
     env = child_env(ASSIST_DETECTOR=str(detector_path))

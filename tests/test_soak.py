@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers_data import missing
 from helpers_reliability import ROOT, child_env
 
 pytestmark = pytest.mark.slow
@@ -26,7 +27,7 @@ def soak(videos_dir: Path, detector_path: Path, tmp_path_factory: pytest.TempPat
     out = tmp_path_factory.mktemp("soak") / "soak.json"
     videos = sorted(videos_dir.glob("*.mp4"))
     if not videos:
-        pytest.skip(f"no footage in {videos_dir}")
+        missing(f"no footage (*.mp4) in {videos_dir}")
     args = [sys.executable, str(ROOT / "bench" / "soak.py"), "--minutes", str(MINUTES), "--json", str(out)]
     for v in videos:
         args += ["--video", str(v)]

@@ -25,7 +25,6 @@ from assist.speech.backends import (
 )
 from assist.speech.earcon import make_earcon
 from assist.speech.wav import (
-    espeak_binary,
     read_wav,
     render_wav,
     rms_dbfs,
@@ -33,10 +32,8 @@ from assist.speech.wav import (
     wav_duration,
     wav_rms,
 )
+from helpers_data import missing, needs_espeak
 from tests.helpers_speech import wait_for
-
-needs_espeak = pytest.mark.skipif(espeak_binary() is None,
-                                  reason="espeak-ng binary not installed (apt install espeak-ng)")
 
 LONG = ("this is a long sentence that keeps going for several seconds so that it can be "
         "interrupted in the middle, long before the speaker reaches its final word")
@@ -217,11 +214,11 @@ def _pyttsx3_or_skip(tmp_path: Path) -> Pyttsx3Backend:
     try:
         import pyttsx3  # noqa: F401
     except ImportError:
-        pytest.skip("pyttsx3 is not installed")
+        missing("pyttsx3 is not installed (pip install -e .)")
     try:
         return Pyttsx3Backend(SpeechConfig(), wav_dir=tmp_path)
     except SpeechBackendUnavailable as exc:
-        pytest.skip(f"pyttsx3's espeak driver cannot load here ({exc}); install libespeak-ng1")
+        missing(f"pyttsx3's espeak driver cannot load here ({exc}); install libespeak-ng1")
 
 
 def test_pyttsx3_child_writes_a_wav_through_its_espeak_driver(tmp_path: Path):

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from helpers_data import require_module
+
+torch = require_module("torch")
+require_module("transformers")
 
 from assist.training import evaluate as ev  # noqa: E402
 from assist.training import train as tr  # noqa: E402

@@ -11,12 +11,13 @@ import pytest
 
 from assist.core.events import EventLog, ListSink
 from assist.speech.translate import TranslationError, Translator
+from helpers_data import require_module
 
 # Importing torch and transformers alone takes several seconds on the shared machines.
 pytestmark = pytest.mark.slow
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+torch = require_module("torch")
+transformers = require_module("transformers")
 
 SOURCE_WORDS = ["a", "man", "riding", "bike", "down", "the", "street", "car", "bus", "dog", "person", "near",
                 "ahead", "left", "right"]

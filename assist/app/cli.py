@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-video", metavar="PATH", help="write the annotated frames to a video")
     p.add_argument("--speech-wav", metavar="DIR", help="also write every utterance as a WAV file there")
     p.add_argument("--log-gate", action="store_true", help="add the scene gate's per-frame scores to the log")
+    p.add_argument("--control", metavar="PATH|-",
+                   help="read commands (describe, repeat, pause, resume, quieter, louder, quit), one per line, "
+                        "from a FIFO, a file or - (standard input)")
     p.add_argument("--every-frame", action="store_true",
                    help="files: process every frame in order, deterministically (evaluation, tests)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
@@ -70,10 +73,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _print_config_problems(path: str, problems: list[str]) -> None:
+def _print_config_problems(path: str, problems: list[str], validating: bool = False) -> None:
     n = len(problems)
-    print(f"error: config {path}: {n} problem{'s' if n != 1 else ''} "
-          f"(fix them, or run --validate-config to check):", file=sys.stderr)
+    # The hint to run --validate-config is noise when that is what runs.
+    hint = "" if validating else " (fix them, or run --validate-config to check)"
+    print(f"error: config {path}: {n} problem{'s' if n != 1 else ''}{hint}:", file=sys.stderr)
     for problem in problems:
         print(f"  {problem}", file=sys.stderr)
 
@@ -100,7 +104,7 @@ def options_from_args(args: argparse.Namespace, cfg: Config) -> RunOptions:
         max_seconds=args.max_seconds, max_frames=args.max_frames,
         save_video=Path(args.save_video) if args.save_video else None,
         speech_wav=Path(args.speech_wav) if args.speech_wav else None,
-        log_path=Path(log_path) if log_path else None, log_gate=cfg.scene.log_scores,
+        log_path=Path(log_path) if log_path else None, log_gate=cfg.scene.log_scores, control=args.control,
     )
 
 
@@ -122,6 +126,10 @@ def _check_output_paths(opts: RunOptions) -> None:
                 raise CliError(f"{flag} {path}: file is not writable; choose another path", exitcodes.USAGE)
         elif not os.access(parent, os.W_OK):
             raise CliError(f"{flag} {path}: folder {parent} is not writable; choose another path", exitcodes.USAGE)
+    if opts.control is not None:  # before any model loads; ControlError is exit 2 (app/errors.py)
+        from assist.runtime.control import check_control_path
+
+        check_control_path(opts.control)
     if opts.speech_wav is not None:
         try:
             opts.speech_wav.mkdir(parents=True, exist_ok=True)
@@ -139,11 +147,18 @@ def main(argv: list[str] | None = None, *, seams: RunSeams | None = None) -> int
     args = parser.parse_args(argv)  # exits 2 with a usage line on bad flags
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # ultralytics prints "Loading ... for OpenVINO inference" on every
+        # model load (twice a run); its level is read once, at import.
+        os.environ.setdefault("YOLO_VERBOSE", "False")
+    # Never pip-install a missing format runtime in the middle of a run (and
+    # hang offline): the error names the package and extra instead.
+    os.environ.setdefault("YOLO_AUTOINSTALL", "False")
     config_path = args.config or str(DEFAULT_CONFIG_PATH)
     try:
         cfg = load_config(config_path)
     except ConfigError as exc:
-        _print_config_problems(config_path, exc.problems)
+        _print_config_problems(config_path, exc.problems, validating=args.validate_config)
         return exitcodes.USAGE
     if args.validate_config:
         print(f"config {config_path}: ok")

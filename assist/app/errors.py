@@ -10,6 +10,7 @@ from assist.capture.errors import SourceError
 from assist.config import ConfigError
 from assist.describe.errors import CaptionModelMissing
 from assist.hazards.errors import DetectorModelMissing
+from assist.runtime.control import ControlError
 from assist.runtime.errors import InternalError, OutputUnavailable
 from assist.speech.backends import SpeechBackendUnavailable
 
@@ -27,6 +28,7 @@ class CliError(Exception):
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (ConfigError, exitcodes.USAGE),
     (OutputUnavailable, exitcodes.USAGE),  # --log cannot be opened
+    (ControlError, exitcodes.USAGE),  # --control names nothing readable
     (SpeechBackendUnavailable, exitcodes.USAGE),  # an explicitly chosen backend that cannot work here
     (SourceError, exitcodes.SOURCE),
     (DetectorModelMissing, exitcodes.MODEL),

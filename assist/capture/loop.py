@@ -121,7 +121,8 @@ class CaptureLoop:
     ``factory`` opens the source (``lambda: open_source(spec, cfg)``); it is
     called once at start (or :meth:`open`) and again for each reconnect.
     ``notify`` receives ``"camera_lost"`` / ``"camera_back"`` (the pipeline
-    speaks them). ``clock`` must be a real-time monotonic clock: it stamps
+    speaks them) and may return the words it speaks: the one ``status`` event
+    of each change carries both those words and the loop's details. ``clock`` must be a real-time monotonic clock: it stamps
     live frames and drives pacing and the watchdog (a VirtualClock is
     replaced by real time for that). ``every_frame``: no pacing,
     every frame exactly once, ``t_capture = index / fps`` (video time).
@@ -133,7 +134,7 @@ class CaptureLoop:
     """
 
     def __init__(self, factory: Callable[[], FrameSource], cfg: CameraConfig, events: EventLog, *,
-                 notify: Callable[[str], None] | None = None, clock: Clock | None = None,
+                 notify: Callable[[str], str | None] | None = None, clock: Clock | None = None,
                  every_frame: bool = False, sleep: Callable[[float], None] | None = None,
                  extra_stats: Callable[[], dict[str, Any]] | None = None,
                  source: FrameSource | None = None) -> None:
@@ -279,12 +280,15 @@ class CaptureLoop:
         else:
             self._stop.wait(seconds)
 
-    def _say(self, key: str) -> None:
+    def _say(self, key: str) -> str | None:
+        """Tell the notifier; return the words it speaks (for the status event), if any."""
         if self._notify is not None:
             try:
-                self._notify(key)
+                text = self._notify(key)
+                return text if isinstance(text, str) else None
             except Exception:  # noqa: BLE001 - a broken notifier must not stop capture
                 log.exception("notify(%r) failed", key)
+        return None
 
     def _close_source(self) -> None:
         reader, self._reader = self._reader, None
@@ -317,9 +321,10 @@ class CaptureLoop:
 
     def _declare_lost(self, since: float) -> None:
         self.lost = True
-        log.warning("%s: no frame for %.1f s, camera lost; reconnecting", self.name, self.clock.now() - since)
-        self.events.status("camera_lost", source=self.name, stall_timeout_s=self.cfg.stall_timeout_s)
-        self._say("camera_lost")
+        log.info("%s: no frame for %.1f s, camera lost; reconnecting", self.name, self.clock.now() - since)
+        text = self._say("camera_lost")
+        self.events.status("camera_lost", text=text, said=text is not None, source=self.name,
+                           stall_timeout_s=self.cfg.stall_timeout_s)
 
     def _emit_stats(self, now: float, window: dict[str, float], final: bool = False) -> None:
         """A ``capture`` status event: fps over the last interval (the whole
@@ -448,8 +453,9 @@ class CaptureLoop:
                         self.ended = True
                         log.info("%s ended after %d frames (%d skipped)", src.name, self.frames_read,
                                  self.frames_skipped)
+                        # A folder skips its undecodable images itself (no time slot): count them too.
                         self.events.status("end_of_input", source=src.name, frames=self.frames_read,
-                                           skipped=self.frames_skipped)
+                                           skipped=self.frames_skipped + int(getattr(src, "unreadable", 0)))
                         break
                     self.frames_skipped += 1
                     skipped_in_a_row += 1
@@ -492,9 +498,10 @@ class CaptureLoop:
             if self.lost:
                 self.lost = False
                 self.reconnects += 1
-                log.warning("%s: camera back", src.name)
-                self.events.status("camera_back", source=src.name, reconnects=self.reconnects)
-                self._say("camera_back")
+                log.info("%s: camera back", src.name)  # the spoken notice says it
+                text = self._say("camera_back")
+                self.events.status("camera_back", text=text, said=text is not None, source=src.name,
+                                   reconnects=self.reconnects)
             self.frames_read += 1
             frame = Frame(index=index, t_capture=t_capture, image=frame_img)
             index += 1

@@ -224,7 +224,9 @@ class CvCaptureSource:
 
 class ImageListSource:
     """A list of image files (one image, or a folder in name order), one
-    frame each. Unreadable files are skipped and counted (``unreadable``)."""
+    frame each. Unreadable files are skipped at once (they take no time slot)
+    and counted (``unreadable``); ``delivered`` lists the file of each frame
+    handed out, in order, so the n-th frame can be named."""
 
     is_live = False
 
@@ -237,24 +239,28 @@ class ImageListSource:
         self.unreadable = unreadable
         self._pending: np.ndarray | None = first
         self._next = first_pos + 1
+        self.delivered: list[Path] = [paths[first_pos]]
 
     def read(self) -> np.ndarray | None:
-        """Next image; None for an unreadable file or once all were shown."""
+        """Next readable image; None once all were shown."""
         if self._pending is not None:
             img, self._pending = self._pending, None
             return img
-        if self._next >= len(self.paths):
-            self.ended = True
-            return None
-        path = self.paths[self._next]
-        self._next += 1
-        try:
-            img = decode_image_file(path)
-        except SourceError as exc:
-            self.unreadable += 1
-            log.warning("skipping %s", exc)
-            return None
-        return img
+        while self._next < len(self.paths):
+            path = self.paths[self._next]
+            self._next += 1
+            try:
+                img = decode_image_file(path)
+            except SourceError as exc:
+                # Skipped here, not by returning None: a failed read keeps its
+                # slot in the capture loop's pacing (4 s of silence per bad file).
+                self.unreadable += 1
+                log.warning("skipping %s", exc)
+                continue
+            self.delivered.append(path)
+            return img
+        self.ended = True
+        return None
 
     def close(self) -> None:
         """Nothing to release."""
@@ -378,15 +384,24 @@ def _open_url(url: str, cfg: CameraConfig, cancel: threading.Event | None) -> Cv
         cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
             cap.release()
-            raise SourceError(f"{name} cannot be opened (check the address, that the camera or server is "
-                              "running, and the network)")
+            raise SourceError(_url_failure(url, name, "cannot be opened (check the address, that the camera or "
+                                           "server is running, and the network)", deadline))
         first = _read_first(cap, deadline)
         if first is None:
             cap.release()
-            raise SourceError(f"{name} opened but sent no decodable frame (check the stream format)")
+            raise SourceError(_url_failure(url, name, "opened but sent no decodable frame (check the stream format)",
+                                           deadline))
         return CvCaptureSource(cap, name, is_live=True, first=first)
 
     return call_with_timeout(open_it, cfg.open_timeout_s, name, cleanup=lambda s: s.close(), cancel=cancel)
+
+
+def _url_failure(url: str, name: str, fallback: str, deadline: float) -> str:
+    """The one-line reason a URL gave no stream: refused, HTTP status, a web page (issue 13), else ``fallback``."""
+    from assist.capture.http_probe import explain_url_failure
+
+    reason = explain_url_failure(url, timeout_s=max(0.5, min(3.0, deadline - time.monotonic())))
+    return f"{name} cannot be opened: {reason}" if reason else f"{name} {fallback}"
 
 
 def _open_video_file(path: Path, cfg: CameraConfig, cancel: threading.Event | None,

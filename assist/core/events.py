@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from assist.core.clock import Clock, RealClock
+from assist.core.log_lock import open_locked_log, release_pid_file
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,10 @@ class JsonlFileSink:
         self.path = Path(path)
         self._on_error = on_error
         self._failed = False
-        self._fh: TextIO | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+        # Locked, then truncated: a second run on the same path raises LogInUse
+        # instead of interleaving its lines with ours (assist/core/log_lock.py).
+        self._fh: TextIO | None
+        self._fh, self._pid_file = open_locked_log(self.path)
 
     def __call__(self, event: Event) -> None:
         if self._fh is None or self._failed:
@@ -58,9 +62,12 @@ class JsonlFileSink:
         except (OSError, ValueError) as exc:
             self._failed = True
             msg = f"event log {self.path}: cannot write ({exc}); continuing without the log"
-            log.error(msg)
             if self._on_error is not None:
+                # The owner prints it: logging it as well put it on the console twice.
+                log.debug(msg)
                 self._on_error(msg)
+            else:
+                log.error(msg)
 
     @property
     def failed(self) -> bool:
@@ -70,6 +77,8 @@ class JsonlFileSink:
     def close(self) -> None:
         """Close the file (errors on close are reported like write errors)."""
         if self._fh is not None:
+            if self._pid_file:
+                release_pid_file(self.path)
             try:
                 self._fh.close()
             except OSError as exc:
@@ -78,8 +87,27 @@ class JsonlFileSink:
             self._fh = None
 
 
-def format_console_line(event: Event) -> str | None:
-    """One readable line per announcement for headless runs, or None to skip."""
+# Status events shown on a quiet console even though they carry no text.
+_CONSOLE_STATUS_WITHOUT_TEXT = ("started", "stopped")
+
+
+def _outputs_suffix(outputs: Any) -> str:
+    """"; log: a.jsonl; video: b.mp4" from a ``stopped`` event's ``outputs``."""
+    if not isinstance(outputs, dict):
+        return ""
+    return "".join(f"; {name}: {where}" for name, where in outputs.items() if where)
+
+
+def format_console_line(event: Event, verbose: bool = False) -> str | None:
+    """One readable line per event a user cares about, or None to skip.
+
+    Quiet by default (issue 13): what is said (SAY), hazards, captions, and the
+    status events a user must know about, each once and short. A status notice
+    that is also spoken (``said``) is shown by its SAY line only, an error
+    already printed on stderr (``printed``) is not repeated; periodic
+    ``capture`` statistics and other status events without text stay in the
+    log. ``verbose`` (``-v``) shows every status event with its full text.
+    """
     etype = event.get("type")
     t = event.get("t", 0.0)
     if etype == "speech" and event.get("event") == "start":
@@ -88,20 +116,41 @@ def format_console_line(event: Event) -> str | None:
         where = f"{event.get('label')} {event.get('direction')} {event.get('proximity')}"
         return f"[{t:7.2f}s] HAZARD {where}: {event.get('text')}"
     if etype == "caption":
-        return f"[{t:7.2f}s] CAPTION ({event.get('source')}): {event.get('text')}"
-    if etype == "status":
-        return f"[{t:7.2f}s] STATUS {event.get('event')}" + (f": {event['text']}" if event.get("text") else "")
-    return None
+        name = f" {event['file']}" if event.get("file") else ""  # a photo of --images, named as it is described
+        return f"[{t:7.2f}s] CAPTION ({event.get('source')}){name}: {event.get('text')}"
+    if etype == "control":
+        verdict = "ok" if event.get("ok") else f"refused: {event.get('reason')}"
+        return f"[{t:7.2f}s] CONTROL {event.get('command')!r} ({event.get('via')}): {verdict}"
+    if etype != "status":
+        return None
+    name = event.get("event")
+    head = f"[{t:7.2f}s] STATUS {name}"
+    if name == "stopped":
+        code = event.get("exit_code")
+        reason = event.get("reason")
+        detail = ", ".join(str(x) for x in (reason, f"exit {code}" if code else None) if x)
+        return head + (f" ({detail})" if detail else "") + _outputs_suffix(event.get("outputs"))
+    if verbose:
+        return head + (f": {event['text']}" if event.get("text") else "")
+    if event.get("said") or event.get("printed"):
+        return None  # its SAY line, or the error line on stderr, already says it
+    if name == "started":
+        return head + (f": {event['source']}" if event.get("source") else "")
+    text = event.get("brief") or event.get("text")
+    if text:
+        return f"{head}: {text}"
+    return head if name in _CONSOLE_STATUS_WITHOUT_TEXT else None
 
 
 class ConsoleSink:
-    """Print one readable line per announcement (not per speech end/drop)."""
+    """Print one readable line per event a user cares about (see :func:`format_console_line`)."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, verbose: bool = False) -> None:
         self._stream = stream
+        self.verbose = verbose
 
     def __call__(self, event: Event) -> None:
-        line = format_console_line(event)
+        line = format_console_line(event, self.verbose)
         if line is not None:
             stream = self._stream or sys.stdout
             print(line, file=stream, flush=True)

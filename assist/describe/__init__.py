@@ -3,9 +3,9 @@
 ``scene_gate`` (``SceneGate``) scores every frame cheaply (change, stillness,
 darkness, blur) and fires once per new, settled view; ``captioner`` finds and
 loads the image-captioning model; ``fast/`` holds the fast decoding backends
-behind one interface; ``caption_text`` cleans a raw caption, grounds it
-against the detections and builds a description from detections when there
-is no model; ``engine`` (``CaptionEngine``) is what the caption worker owns:
+behind one interface; ``caption_text`` cleans a raw caption and grounds it
+against the detections; ``from_detections`` builds a sentence from detections
+when there is no model; ``engine`` (``CaptionEngine``) is what the caption worker owns:
 captioner + clean-up + grounding + that fallback. ``errors`` holds the stage's
 errors.
 
@@ -24,6 +24,7 @@ from assist.core.frames import Frame
 
 if TYPE_CHECKING:  # type names only
     from assist.describe.engine import CaptionResult
+    from assist.describe.from_detections import WarnedObject
     from assist.describe.scene_gate import GateDecision
 
 
@@ -31,7 +32,8 @@ class SceneGating(Protocol):
     """Scores each frame; says when a frame should be described."""
 
     def update(self, frame: Frame) -> GateDecision:
-        """Score one frame (called for every frame, in order, on the capture thread)."""
+        """Score one frame (called for every frame, in order, on the capture thread); when it
+        fires, ``decision.frame`` (if set) is the frame to describe instead of this one."""
         ...
 
 
@@ -43,8 +45,10 @@ class Describer(Protocol):
         """'captioner' when a model is loaded, else 'detections'."""
         ...
 
-    def describe(self, image_bgr: np.ndarray, detections: Sequence[Detection] | None) -> CaptionResult:
-        """One description; ``detections=None`` means no detector information."""
+    def describe(self, image_bgr: np.ndarray, detections: Sequence[Detection] | None, *,
+                 recently_warned: Sequence[WarnedObject] = (), now: float = 0.0) -> CaptionResult:
+        """One description; ``detections=None`` means no detector information;
+        ``recently_warned`` (warned shortly before ``now``) are not named again."""
         ...
 
 

@@ -1,5 +1,4 @@
-"""Caption text rules: clean-up, grounding against detections, and the fallback
-description built from detections alone.
+"""Caption text rules: clean-up of a captioner's sentence and grounding against detections.
 
 Everything here is plain string work on one sentence, so it is fast, has no
 model dependency and is tested word for word.
@@ -12,9 +11,9 @@ model dependency and is tested word for word.
   caption misses is appended ("A bus close ahead."). The rule is deliberately
   simple: captioners hallucinate common co-occurring objects (a "dog" on every
   porch), and a blind listener cannot check, so we only soften, never delete.
-- :func:`describe_detections` is the fallback captioner: counts and positions
-  of what the detector sees, largest (nearest) first ("Two people ahead, a bus
-  on the right.").
+
+The description made from detections alone (no captioner) lives in
+:mod:`assist.describe.from_detections`.
 """
 
 from __future__ import annotations
@@ -302,51 +301,6 @@ def _with_article(noun: str) -> str:
     return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
 
-_NOTHING = {
-    "en": "Nothing recognisable in view.",
-    "fr": "Rien de reconnaissable en vue.",
-    "de": "Nichts Erkennbares in Sicht.",
-    "es": "Nada reconocible a la vista.",
-}
-_EN_DIRECTIONS = {"ahead": "ahead", "left": "on the left", "right": "on the right"}
-
-
-def describe_detections(detections: Iterable[Detection] | None, language: str = "en", *,
-                        ahead_width: float = DEFAULT_AHEAD_WIDTH, max_groups: int = 3) -> str:
-    """The fallback description: counts and positions of what the detector sees.
-
-    Detections are grouped by (class, direction); groups are ordered by their
-    largest box (largest is usually nearest, and what matters first) and at
-    most ``max_groups`` are spoken, so the sentence stays short:
-    "Two people ahead, a bus on the right." Empty: "Nothing recognisable in view."
-    Languages other than English use the hazard phrase templates (no articles).
-    """
-    dets = list(detections or [])
-    lang = language if language in _NOTHING else "en"
-    if not dets:
-        return _NOTHING[lang]
-    groups: dict[tuple[str, str], list[Detection]] = {}
-    for d in dets:
-        groups.setdefault((d.label, direction_of(d.center_x, ahead_width)), []).append(d)
-    order = sorted(groups.items(), key=lambda kv: (-max(d.area for d in kv[1]), -len(kv[1]), kv[0]))
-    parts = []
-    for (label, direction), members in order[:max(1, max_groups)]:
-        n = len(members)
-        if lang == "en":
-            name = english_name(label, n)
-            subject = _with_article(name) if n == 1 else f"{phrases.count_word(n, 'en')} {name}"
-            parts.append(f"{subject} {_EN_DIRECTIONS[direction]}")
-        else:
-            part = phrases.hazard_phrase(label, n, direction, "far", False, lang)
-            # hazard_phrase capitalises its first letter; mid-sentence only German nouns keep it.
-            keep_capital = lang == "de" and n == 1  # "Bus rechts", but "zwei Personen" mid-sentence
-            parts.append(part if keep_capital or not parts else part[:1].lower() + part[1:])
-    text = ", ".join(parts)
-    if lang == "en" and len(order) > max_groups:
-        text += ", and more"
-    return text[:1].upper() + text[1:] + "."
-
-
 # ------------------------------------------------------------------ grounding
 
 # Words that start a noun phrase; "possibly" goes before them ("possibly a dog").
@@ -400,7 +354,8 @@ def _hazards_close_ahead(detections: Sequence[Detection], hazard_labels: Iterabl
 
 def ground_caption(caption: str, detections: Sequence[Detection], *, ahead_width: float = DEFAULT_AHEAD_WIDTH,
                    near_height: float = DEFAULT_NEAR_HEIGHT,
-                   hazard_labels: Iterable[str] = DEFAULT_HAZARD_LABELS, max_additions: int = 2) -> str:
+                   hazard_labels: Iterable[str] = DEFAULT_HAZARD_LABELS, max_additions: int = 2,
+                   add_from: Sequence[Detection] | None = None) -> str:
     """Make a clean caption honest about what the detector sees.
 
     1. Each COCO object the caption names that the detector does not see at all
@@ -411,7 +366,9 @@ def ground_caption(caption: str, detections: Sequence[Detection], *, ahead_width
 
     Objects outside COCO's 80 classes ("building", "tree") cannot be checked and
     are left alone. Pass the *latest* detections of the same view; a caller
-    without detector information should not call this at all.
+    without detector information should not call this at all. ``add_from``
+    (default: ``detections``) limits step 2 to these detections, e.g. all but
+    the objects the user was just warned about.
     """
     if not caption:
         return caption
@@ -460,7 +417,8 @@ def ground_caption(caption: str, detections: Sequence[Detection], *, ahead_width
 
     mentioned = {cls for _, _, cls in mentions}
     added = 0
-    for label, count, _h in _hazards_close_ahead(detections, hazard_labels, near_height, ahead_width):
+    addable = detections if add_from is None else add_from
+    for label, count, _h in _hazards_close_ahead(addable, hazard_labels, near_height, ahead_width):
         if label in mentioned or added >= max_additions:
             continue
         name = english_name(label, count)

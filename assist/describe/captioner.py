@@ -127,6 +127,10 @@ def resolve_captioner(cfg: CaptionConfig, *, models_dir: Path | None = None, dow
         candidates.append(env)
     if cfg.model.strip():
         candidates.append(cfg.model.strip())
+    from assist.serve import is_remote
+
+    if candidates and is_remote(candidates[0]):
+        return candidates[0]  # a served captioner (assist/describe/remote.py)
     for cand in candidates:
         p = project_path(cand)  # relative paths in config.toml: the working directory, then the project
         if _model_dir(p):
@@ -394,4 +398,14 @@ def load_captioner(cfg: CaptionConfig, path: str | None = None) -> Captioner:
         reason = "offline (HF_HUB_OFFLINE)" if _offline() else "download failed or no internet"
         raise CaptionModelMissing(f"captioner {cfg.model!r} not found (looked in {where}; {reason}); "
                                   f"{how_to_get(cfg.model)}")
+    from assist.serve import is_remote
+
+    if is_remote(path):
+        from assist.describe.remote import RemoteCaptioner
+        from assist.serve.client import RemoteModelUnavailable
+
+        try:
+            return RemoteCaptioner(path, cfg)  # type: ignore[return-value] - the same interface
+        except RemoteModelUnavailable as exc:
+            raise CaptionModelMissing(str(exc)) from None
     return Captioner(path, cfg)

@@ -15,11 +15,11 @@ from assist.core.detection import Detection
 from assist.core.events import EventLog
 from assist.describe.caption_text import (
     clean_caption,
-    describe_detections,
     ground_caption,
 )
 from assist.describe.captioner import Captioner, load_captioner
 from assist.describe.errors import CaptionModelMissing
+from assist.describe.from_detections import WarnedObject, describe_detections, drop_recently_warned
 from assist.hazards.geometry import warned_labels
 
 log = logging.getLogger(__name__)
@@ -62,10 +62,14 @@ class CaptionEngine:
             try:
                 captioner = load_captioner(cfg)
             except CaptionModelMissing as exc:
-                log.warning("%s; describing scenes from detected objects until then", exc)
+                # One short console line (the status event's ``brief``); the
+                # full how-to-get-it text is in the log, and on stderr with -v.
+                log.log(logging.INFO if events is not None else logging.WARNING,
+                        "%s; describing scenes from detected objects until then", exc)
                 if events is not None:
                     events.status("model_missing", text=f"{exc}; describing scenes from detected objects",
-                                  model="captioner")
+                                  model="captioner", brief=f"no captioner ({cfg.model}): describing scenes from "
+                                  "detected objects (how to get it: the log, or -v; models/README.md)")
                 captioner = None
             else:
                 log.info("captioner loaded from %s (%s, %s, backend %s)", captioner.path, captioner.device,
@@ -77,7 +81,8 @@ class CaptionEngine:
         """'captioner' when a model is loaded, else 'detections'."""
         return "captioner" if self.captioner is not None else "detections"
 
-    def describe(self, image_bgr: np.ndarray, detections: Sequence[Detection] | None) -> CaptionResult:
+    def describe(self, image_bgr: np.ndarray, detections: Sequence[Detection] | None, *,
+                 recently_warned: Sequence[WarnedObject] = (), now: float = 0.0) -> CaptionResult:
         """Describe one frame.
 
         Captioner path: raw caption -> :func:`clean_caption` -> (caption.grounding)
@@ -85,11 +90,18 @@ class CaptionEngine:
         the model call raises, or its caption is empty after clean-up, the
         description is made from ``detections`` (source "detections").
         ``detections=None`` means "no detector information": no grounding.
+        ``recently_warned``: objects the user was warned about shortly before
+        ``now`` (same clock); they are not named again (grounding does not
+        append them, the description from detections leaves them out).
         """
         dets = list(detections) if detections is not None else None
         if self.captioner is not None:
+            from assist.serve.client import RemoteModelUnavailable
+
             try:
                 raw = self.captioner.caption(image_bgr)
+            except RemoteModelUnavailable:
+                raise  # a lost server is an outage: the caption worker says so and reconnects
             except Exception as exc:  # noqa: BLE001 - a failing model must not silence descriptions
                 self.failures += 1
                 if self.failures == 1 or self.failures % 50 == 0:
@@ -99,9 +111,14 @@ class CaptionEngine:
                 text = clean_caption(raw)
                 if text:
                     if self.cfg.grounding and dets is not None:
+                        # Hedging checks every detection; only the "close ahead"
+                        # additions skip what was just warned about.
+                        fresh = drop_recently_warned(dets, recently_warned, now=now, ahead_width=self.ahead_width)
                         text = ground_caption(text, dets, ahead_width=self.ahead_width,
-                                              near_height=self.near_height, hazard_labels=self.hazard_labels)
+                                              near_height=self.near_height, hazard_labels=self.hazard_labels,
+                                              add_from=fresh)
                     return CaptionResult(text=text, source="captioner", raw=raw)
                 log.debug("captioner output %r is empty after clean-up; describing from detections", raw)
-        return CaptionResult(text=describe_detections(dets or [], self.language, ahead_width=self.ahead_width),
+        return CaptionResult(text=describe_detections(dets or [], self.language, ahead_width=self.ahead_width,
+                                                      recently_warned=recently_warned, now=now),
                              source="detections", raw=None)

@@ -35,8 +35,18 @@ full-resolution gray + area-downscale pass):
    entering it), so the pipeline's one spoken notice per transition
    (``quality_changed``) cannot flicker.
 
+6. **Startup.** A user who just started the agent wants to know where they
+   are, walking or not. Until the first firing the gate keeps the sharpest
+   frame seen so far whose quality is ok (by :func:`sharpness`, which motion
+   blur lowers); if no still view has fired ``startup_s`` after the first
+   frame, it fires on that frame (reason ``startup``, the frame in
+   ``GateDecision.frame``), so the first description starts within about 3 s
+   even on a walk that never settles. Later descriptions are the gate's
+   usual decisions.
+
 The gate records the frame it fires on as the last described one itself (no
-``mark_captioned`` call): the pipeline captions every frame the gate fires on.
+``mark_captioned`` call): the pipeline captions the frame the gate fires on
+(``decision.frame`` when set, else the frame it was given).
 Time comes only from ``frame.t_capture``, so the gate behaves the same on the
 live clock and on the deterministic video-time clock.
 """
@@ -74,6 +84,12 @@ _DARK_HYSTERESIS = 1.25
 # Blur is judged only where there is some contrast: a plain wall is not "blurred".
 _BLUR_MIN_STD = 0.04
 
+# Gate reason -> the caption event's ``trigger`` (DESIGN.md, round 2). The
+# other triggers come from outside the gate: ``image`` (a folder of photos,
+# each its own scene) and ``request`` (the user asked).
+TRIGGERS = {"first": "startup", "startup": "startup", "new_scene": "scene_change",
+            "walking_refresh": "walking", "refresh": "refresh"}
+
 
 @dataclass(frozen=True)
 class GateDecision:
@@ -86,8 +102,10 @@ class GateDecision:
     before the first. ``state``: moving / settling / still. ``quality``: ok /
     too_dark / too_blurred (the held, reported quality). ``quality_changed``:
     True on the one frame where ``quality`` changed. ``reason``: "first",
-    "new_scene", "refresh", "walking_refresh" when firing, else "". ``brightness`` (0..1) and
-    ``sharpness``: the raw quality measures.
+    "startup", "new_scene", "refresh", "walking_refresh" when firing, else "".
+    ``brightness`` (0..1) and ``sharpness``: the raw quality measures.
+    ``frame``: the frame to describe when it is not the one just given (the
+    sharpest startup frame), else None.
     """
 
     fire: bool
@@ -100,6 +118,12 @@ class GateDecision:
     reason: str
     brightness: float
     sharpness: float
+    frame: Frame | None = None
+
+    @property
+    def trigger(self) -> str:
+        """The caption event's ``trigger`` for this firing (startup, scene_change, walking, refresh), else ""."""
+        return TRIGGERS.get(self.reason, "")
 
     def as_log_fields(self) -> dict[str, Any]:
         """Fields for the ``gate`` event (``--log-gate``); no t/type/frame/text keys."""
@@ -215,6 +239,9 @@ class SceneGate:
         self._candidate = "ok"
         self._t_candidate: float = 0.0
         self.fire_count = 0
+        self._t_first: float | None = None
+        # (sharpness, frame, hash) of the sharpest usable frame before the first firing
+        self._startup_best: tuple[float, Frame, tuple[np.ndarray, np.ndarray]] | None = None
 
     def reset(self) -> None:
         """Forget motion history and the last described scene (e.g. a new source)."""
@@ -305,13 +332,36 @@ class SceneGate:
                 and score < 2.0 * cfg.motion_threshold_pct
                 and (diff is None or diff > cfg.new_scene_threshold)):
             reason = "walking_refresh"
+        picked: Frame | None = None
+        if self._t_last_fire is None and not reason:
+            reason, picked, h = self._startup(frame, t, sharp, raw == "ok", h)
         fire = bool(reason)
         if fire:
             self._last_hash, self._t_last_fire = h, t
-            self.last_fired_index = frame.index
+            self.last_fired_index = (picked or frame).index
             self.fire_count += 1
-            log.debug("gate fires on frame %d (%s, diff %s)", frame.index, reason, diff)
+            self._startup_best = None
+            log.debug("gate fires on frame %d (%s, diff %s)", self.last_fired_index, reason, diff)
         return GateDecision(fire=fire, score=score, change=change if change != float("inf") else 0.0,
                             diff_from_last=diff, state=state, quality=self._quality,
                             quality_changed=quality_changed, reason=reason,
-                            brightness=brightness, sharpness=sharp)
+                            brightness=brightness, sharpness=sharp,
+                            frame=picked if picked is not None and picked is not frame else None)
+
+    def _startup(self, frame: Frame, t: float, sharp: float, usable: bool,
+                 h: tuple[np.ndarray, np.ndarray]) -> tuple[str, Frame | None, tuple[np.ndarray, np.ndarray]]:
+        """Before the first firing: remember the sharpest usable frame (not too dark, not a still
+        blurred view: ``raw`` quality ok); once ``startup_s`` has
+        passed since the first frame, ("startup", that frame, its hash), else ("", None, h)."""
+        if self._t_first is None:
+            self._t_first = t
+        if self.cfg.startup_s <= 0:
+            return "", None, h
+        if usable and (self._startup_best is None or sharp > self._startup_best[0]):
+            self._startup_best = (sharp, frame, h)
+        # Not while the current verdict is "too blurred" or "too dark" (a still, defocused
+        # view is never described: the user hears the quality notice instead).
+        if not usable or self._startup_best is None or t - self._t_first < self.cfg.startup_s - _EPS_S:
+            return "", None, h
+        _sharp, best, best_hash = self._startup_best
+        return "startup", best, best_hash

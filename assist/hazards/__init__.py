@@ -5,7 +5,10 @@ ones to warn about, when and how urgently.
 of ../shared/DESIGN.md) turns an image into
 :class:`~assist.core.detection.Detection` records; ``tracker`` (``IouTracker``)
 links them into tracks; ``geometry`` measures direction, clock position and
-nearness from a box (the one place those bands live); ``policy``
+distance in metres from a box and a class size prior (the one place those
+bands live); ``world`` (``WorldModel``) keeps one record per tracked object
+(distance, clock, time to contact, walking path, what the user was told),
+updated by every detector run; ``policy``
 (``HazardPolicy``) confirms each track's state over frames and produces the
 :class:`~assist.hazards.policy.Announcement` records that become ``hazard``
 events and spoken warnings. ``errors`` holds the stage's errors.
@@ -24,6 +27,7 @@ from assist.core.detection import Detection
 
 if TYPE_CHECKING:  # type names only: the policy module imports this package's neighbours
     from assist.hazards.policy import Announcement, TrackView
+    from assist.hazards.world import WorldModel
 
 
 class Detector(Protocol):
@@ -42,8 +46,15 @@ class HazardAnalysis(Protocol):
         """The live tracks as the overlay and the captions see them."""
         ...
 
-    def update(self, detections: list[Detection], t_capture: float, frame_index: int) -> list[Announcement]:
-        """Update the tracks with one run's detections; the warnings to give now."""
+    @property
+    def world(self) -> WorldModel:
+        """The world model the announcer composes warnings from."""
+        ...
+
+    def update(self, detections: list[Detection], t_capture: float, frame_index: int,
+               aspect: float = ...) -> list[Announcement]:
+        """Update the tracks with one run's detections (``aspect``: the frame's
+        width / height, for distances); the warnings to give now."""
         ...
 
 

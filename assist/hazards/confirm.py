@@ -84,3 +84,11 @@ class Confirmed:
     def backing(self) -> float:
         """The confidence gathered so far by the current candidate (0 without one)."""
         return sum(c for _, c in self.support)
+
+
+def min_runs(cfg: object) -> int:
+    """Consecutive runs a track needs before it can be spoken or counted in a group: 2 under the evidence rule
+    (evidence above 1 can never come from one run), ``confirm_frames`` under the count rule."""
+    if float(getattr(cfg, "confirm_evidence", DEFAULT_EVIDENCE)) > 0:
+        return 2
+    return int(getattr(cfg, "confirm_frames", 3))

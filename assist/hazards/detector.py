@@ -10,6 +10,12 @@ once at import; with DNS but no route (proxies, captive portals) ``requests``
 would wait 30 s per try over four tries. We therefore probe a TCP connection
 to github.com ourselves with a hard 3 s cap before allowing a download, and
 otherwise report the model as missing with instructions (exit 4 in the CLI).
+
+A reference ``http://host:port/name`` or ``grpc://host:port/name`` is a model
+served by a Triton Inference Server (``make serve``, assist/serve/): ultralytics
+loads it by URL (``YOLO(url, task="detect")``, reading class names and input
+size from the model config's ``parameters.metadata``); we check the server
+first so a wrong URL says what answered (assist/serve/client.py).
 """
 
 from __future__ import annotations
@@ -101,7 +107,15 @@ def resolve_detector(cfg: HazardConfig, *, models_dir: Path | None = None,
     ``models_dir`` and ``online`` exist for tests (None = the project's folder /
     probe the network).
     """
+    from assist.serve import is_remote, parse_model_url
+
     env = os.environ.get(ENV_VAR, "").strip()
+    for ref, where in ((env, ENV_VAR), ("" if env else cfg.model.strip(), "hazards.model")):
+        if is_remote(ref):
+            try:
+                return str(parse_model_url(ref))
+            except ValueError as exc:
+                raise DetectorModelMissing(f"{where}: {exc}") from None
     if env:
         p = Path(env).expanduser()
         if p.exists():
@@ -165,6 +179,15 @@ def load_error(path: str | None, exc: BaseException) -> DetectorModelMissing:
                                 "to a working YOLO model")
 
 
+def _raise_if_runtime_missing(model: str, exc: BaseException) -> None:
+    """DetectorModelMissing naming the package and extra when ``exc`` is a missing format runtime."""
+    from assist.hazards.runtimes import missing_runtime_message
+
+    message = missing_runtime_message(model, exc)
+    if message is not None:
+        raise DetectorModelMissing(message) from None
+
+
 class YoloDetector:
     """An ultralytics YOLO model behind ``detect(image_bgr) -> list[Detection]``.
 
@@ -176,14 +199,19 @@ class YoloDetector:
     first real frame is not slowed by graph compilation.
     """
 
-    def __init__(self, path: str, cfg: HazardConfig) -> None:
+    def __init__(self, path: str, cfg: HazardConfig, *, stop: threading.Event | None = None) -> None:
+        from assist.serve import is_remote
+
         self.path = str(path)
+        self.remote = is_remote(self.path)
         self.cfg = cfg
         self.imgsz = cfg.imgsz_px
         self.last_latency_ms: float | None = None
         self._lock = threading.Lock()
         p = Path(self.path)
-        if not p.exists() and not (p.parent == Path(".") and p.name in _download_names()):
+        if self.remote:
+            self._connect(stop)
+        elif not p.exists() and not (p.parent == Path(".") and p.name in _download_names()):
             raise DetectorModelMissing(f"{self.path}: no such detector weights; " + _how_to_get(p.name))
         self._ov = self._load_openvino(p)
         if self._ov is not None:
@@ -207,14 +235,27 @@ class YoloDetector:
 
             self.model = YOLO(self.path, task="detect")
         except Exception as exc:  # corrupt file, wrong format, failed download, missing runtime
+            _raise_if_runtime_missing(self.path, exc)
             raise DetectorModelMissing(f"{self.path}: cannot load detector weights "
                                        f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}); "
                                        + _how_to_get(p.name)) from None
-        self.names: dict[int, str] = dict(self.model.names)
         # Half precision only where it is supported and faster: PyTorch weights on CUDA.
         self.half = self.device.startswith("cuda") and p.suffix == ".pt"
         t0 = time.perf_counter()
-        self._predict(np.zeros((self.imgsz, self.imgsz, 3), dtype=np.uint8))
+        try:
+            # Exports load their runtime here (``names`` builds the backend), not in YOLO();
+            # a served model is asked for its config here.
+            self.names: dict[int, str] = dict(self.model.names)
+            self._predict(np.zeros((self.imgsz, self.imgsz, 3), dtype=np.uint8))
+        except ModuleNotFoundError as exc:
+            _raise_if_runtime_missing(self.path, exc)
+            raise
+        except Exception as exc:
+            if not self.remote:
+                raise
+            from assist.serve.client import describe_failure
+
+            raise DetectorModelMissing(describe_failure(self.path, exc)) from None
         log.info("detector %s loaded on %s (imgsz %d), warm-up %.0f ms", self.path, self.device, self.imgsz,
                  (time.perf_counter() - t0) * 1000)
         self._note_static_size()
@@ -229,6 +270,19 @@ class YoloDetector:
             raise DetectorModelMissing(f"{self.path}: cannot load detector weights "
                                        f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}); "
                                        + _how_to_get(p.name)) from None
+
+    def _connect(self, stop: threading.Event | None) -> None:
+        """Check the served model (waiting for a server that answered before); DetectorModelMissing if unusable."""
+        from assist.serve.client import RemoteModelUnavailable, connect
+
+        try:
+            config = connect(self.path, stop)
+        except RemoteModelUnavailable as exc:
+            raise DetectorModelMissing(str(exc)) from None
+        if "metadata" not in (config.get("parameters") or {}):
+            raise DetectorModelMissing(f"{self.path}: the served model has no parameters.metadata in its config "
+                                       "(class names, input size); serve it with make serve or export the model "
+                                       "repository with python -m assist.serve.export")
 
     def _note_static_size(self) -> None:
         """Static exports (OpenVINO/ONNX/engine without dynamic=True) run at their export size, whatever we ask."""
@@ -260,7 +314,15 @@ class YoloDetector:
             self.last_latency_ms = (time.perf_counter() - t0) * 1000.0
             h, w = image_bgr.shape[:2]
             return self._detections(xyxy / np.array([w, h, w, h], dtype=float), conf, cls)
-        res = self._predict(image_bgr)
+        try:
+            res = self._predict(image_bgr)
+        except Exception as exc:
+            if not self.remote:
+                raise
+            from assist.serve.client import RemoteModelUnavailable, describe_failure
+
+            # Fail fast with one line: the worker says "Hazard detection unavailable" and reconnects.
+            raise RemoteModelUnavailable(describe_failure(self.path, exc)) from None
         self.last_latency_ms = (time.perf_counter() - t0) * 1000.0
         boxes = res.boxes
         if boxes is None or len(boxes) == 0:

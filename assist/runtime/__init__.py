@@ -6,7 +6,9 @@ same stages), ``workers`` (supervised worker threads that own a model each),
 ``signals`` (``StopSignal``: Ctrl-C / SIGTERM), ``outputs`` (the overlay and
 the saved video), ``options`` (``RunOptions``: what one run is asked to do;
 ``RunSeams``: the parts a benchmark or a fault injector passes in),
-``observer`` (``RunObserver``, watching a run from outside) and ``errors``.
+``observer`` (``RunObserver``, watching a run from outside), ``control``
+(the user's commands: ``--control`` FIFO/file/stdin, terminal and window
+keys) and ``errors``.
 
 The runtime knows the stages' error types, never exit codes: the caller
 passes the mapping (``assist.app.errors.exit_code``). Nothing below this

@@ -27,7 +27,7 @@ def run_live(run: RunWiring, factory: SourceFactory, first_source: FrameSource) 
     def slot_stats() -> dict[str, int]:
         return {"hazard_drops": run.hazard_slot.dropped, "caption_drops": run.caption_slot.dropped}
 
-    capture = CaptureLoop(factory, cfg.camera, run.events, notify=run.notice, clock=run.clock,
+    capture = CaptureLoop(factory, cfg.camera, run.events, notify=run.speak_notice, clock=run.clock,
                           every_frame=False, extra_stats=slot_stats, source=first_source)
     run.capture = capture
 
@@ -46,7 +46,7 @@ def run_live(run: RunWiring, factory: SourceFactory, first_source: FrameSource) 
         hazard_worker = SupervisedWorker(
             "hazards", run.make_hazard_state, hazard_step, stop=stop, deadline_s=cfg.hazards.deadline_s,
             on_fault=lambda kind, msg: run.notice("hazards_unavailable", event="worker_fault"),
-            on_recovered=lambda: run.events.status("worker_recovered", worker="hazards"))
+            on_recovered=lambda: _recovered(run, "hazards"))
         run.workers.append(hazard_worker)
     if cfg.caption.enabled:
         def caption_step(state: CaptionState) -> None:
@@ -57,7 +57,7 @@ def run_live(run: RunWiring, factory: SourceFactory, first_source: FrameSource) 
         caption_worker = SupervisedWorker(
             "captions", run.make_caption_state, caption_step, stop=stop, deadline_s=cfg.caption.deadline_s,
             on_fault=lambda kind, msg: run.notice("captions_unavailable", event="worker_fault"),
-            on_recovered=lambda: run.events.status("worker_recovered", worker="captions"))
+            on_recovered=lambda: _recovered(run, "captions"))
         run.workers.append(caption_worker)
     # The detector comes up first; the captioner starts loading only once it is ready, so its imports and graph
     # loading (torch: 1.5-2.5 s of CPU) do not compete with the detector's start on a small machine (issue 17).
@@ -77,10 +77,12 @@ def run_live(run: RunWiring, factory: SourceFactory, first_source: FrameSource) 
             run.events.status("model_missing", text=f"captioner cannot load: {err}", model="captioner")
 
     def on_frame(frame: Frame) -> None:
+        run.latest_frame = frame  # what describe requests caption
         if run.detector_path:  # no hazard worker, no consumer: a frame left there would hold up _drain
             run.hazard_slot.put(frame)
-        if run.gate_frame(frame):
-            run.caption_slot.put(frame)
+        due = run.gate_frame(frame)
+        if due is not None:
+            run.caption_slot.put(due)
         run.display_frames.put(frame)
         run.write_video(frame, fps)
         if run.input_exhausted(frame):
@@ -107,3 +109,9 @@ def _drain(run: RunWiring, timeout: float = 8.0) -> None:
         if not pending and not busy and run.speaker.wait_idle(0.05):
             return
         time.sleep(0.02)
+
+
+def _recovered(run: RunWiring, worker: str) -> None:
+    """A restarted worker works again: log it, and say so (the user heard "... unavailable")."""
+    run.events.status("worker_recovered", worker=worker)
+    run.notice(f"{worker}_back")

@@ -33,6 +33,7 @@ class RunOptions:
     speech_wav: Path | None = None
     log_path: Path | None = None
     log_gate: bool = False
+    control: str | None = None  # --control PATH|- (assist/runtime/control.py)
 
 
 #: Builds the detector from its weights path (called in the hazard worker's thread).

@@ -40,12 +40,18 @@ from assist.core.clock import Clock, RealClock, VirtualClock
 from assist.core.detection import Detection
 from assist.core.events import ConsoleSink, EventLog, JsonlFileSink
 from assist.core.frames import Frame, LatestFrameSlot
+from assist.core.log_lock import LogInUse
 from assist.core.priority import Priority
 from assist.describe import Describer, SceneGating
+from assist.describe.from_detections import WarnedObject, merge_recent
 from assist.hazards import Detector, HazardAnalysis
+from assist.runtime.console_outputs import preview_gone, print_outputs, run_outputs
+from assist.runtime.control import ControlSession
+from assist.runtime.display import headless_or_preview
 from assist.runtime.errors import InternalError, OutputUnavailable
 from assist.runtime.observer import NullRunObserver, RunObserver
 from assist.runtime.options import RunOptions, RunSeams
+from assist.runtime.preview import PreviewWindow
 from assist.runtime.signals import StopSignal
 from assist.runtime.workers import SupervisedWorker
 from assist.speech import Speaker
@@ -54,10 +60,15 @@ if TYPE_CHECKING:
     from assist.capture.loop import CaptureLoop
     from assist.hazards.policy import TrackView
     from assist.runtime.outputs import VideoSink
+    from assist.speech.announcer import Announcer
     from assist.speech.translate import Translator
 
 log = logging.getLogger(__name__)
 
+# A description leaves out what was warned about this recently (seconds).
+WARNED_WINDOW_S = 5.0
+# Descriptions of an unchanged view merge the detector runs of this many seconds.
+RECENT_DETECTIONS_S = 1.0
 #: Maps how a run ended (None: it ended normally; else the error that ended it)
 #: to the process exit code, or None for an error no stage declares (a bug: the
 #: run then asks again with :class:`InternalError`).
@@ -76,6 +87,7 @@ class SharedState:
     detections_frame: int = -1
     tracks: list[TrackView] = field(default_factory=list)
     caption: str | None = None
+    recent_runs: list[tuple[float, list[Detection]]] = field(default_factory=list)  # (t_capture, detections)
 
 
 def _deadline(worker: SupervisedWorker | None) -> contextlib.AbstractContextManager[None]:
@@ -83,11 +95,12 @@ def _deadline(worker: SupervisedWorker | None) -> contextlib.AbstractContextMana
     return worker.busy() if worker is not None else contextlib.nullcontext()
 
 
-def load_detector(path: str, cfg: HazardConfig) -> Detector:
-    """The real detector (the default ``RunSeams.detector_factory``)."""
+def load_detector(path: str, cfg: HazardConfig, *, stop: threading.Event | None = None) -> Detector:
+    """The real detector (the default ``RunSeams.detector_factory``); ``stop`` ends a wait for a
+    served detector's server (assist/serve/client.py)."""
     from assist.hazards.detector import YoloDetector
 
-    return YoloDetector(path, cfg)
+    return YoloDetector(path, cfg, stop=stop)
 
 
 def load_describer(cfg: Config, events: EventLog) -> Describer:
@@ -123,6 +136,7 @@ class RunWiring:
         self.capture: CaptureLoop | None = None
         self.gate: SceneGating | None = None
         self.video_sink: VideoSink | None = None
+        self.announcer: Announcer | None = None
         self.detector_path: str | None = None
         self._language = cfg.speech.language
         self.hazard_slot = LatestFrameSlot("hazard")
@@ -130,8 +144,50 @@ class RunWiring:
         self.workers: list[SupervisedWorker] = []
         self._frames_seen = 0
         self._t_first: float | None = None
+        # caption triggers by frame index (the caption slot carries frames only) and
+        # the objects recently warned about (descriptions do not repeat them)
+        self._caption_triggers: dict[int, str] = {}
+        self._warned: list[WarnedObject] = []
         self.runner_done = threading.Event()
         self.display_frames = LatestFrameSlot("display")
+        # Frames that are each their own scene: a folder of photos, or a one-frame video (issue 13).
+        self.stills = opts.source_kind == "images"
+        self.first_source: FrameSource | None = None
+        # User control (issue 16, assist/runtime/control.py).
+        self.control: ControlSession | None = None
+        self.latest_frame: Frame | None = None
+        self._describe_request: int | None = None  # frame index asked for, under shared.lock
+        self.caption_state: CaptionState | None = None  # every-frame: the caption engine, for requests
+
+    # ------------------------------------------------------------------ control (ControlHost)
+    def describe_refusal(self) -> str | None:
+        """Why a requested description cannot be made now (None: it can)."""
+        if not self.cfg.caption.enabled:
+            return "descriptions are off (caption.enabled = false)"
+        if self.latest_frame is None:
+            return "no frame yet"
+        return None
+
+    def describe_now(self) -> None:
+        """Caption the freshest frame now, whatever the gate says (trigger ``request``):
+        at once with --every-frame, else by the caption worker as its next frame."""
+        frame = self.latest_frame
+        assert frame is not None
+        with self.shared.lock:
+            self._describe_request = frame.index
+        if self.opts.every_frame:
+            if self.caption_state is not None:
+                self.process_caption(self.caption_state, frame, trigger="request")
+            return
+        self.caption_slot.put(frame)
+
+    def described_on_request(self, frame: Frame) -> bool:
+        """Every-frame: True when ``frame`` was just described on request (the gate need not)."""
+        return self._describe_request == frame.index
+
+    def control_time(self) -> float | None:
+        """Live: seconds since the first frame, for ``@t`` commands (None before it)."""
+        return None if self._t_first is None else self.clock.now() - self._t_first
 
     def slot_backlog(self) -> dict[str, int]:
         """Frames waiting for the hazard and the caption worker (0 or 1 each)."""
@@ -139,17 +195,16 @@ class RunWiring:
 
     # ------------------------------------------------------------------ notices
     def notice(self, key: str, *, event: str | None = None, frame: int | None = None) -> None:
-        """Speak a status notice (``camera_lost``, ``too_dark``, ...) and log it."""
+        """Speak a status notice (``camera_lost``, ``too_dark``, ...) and log it (one event)."""
+        text = self.speak_notice(key, frame=frame)  # said: its SAY line shows it on the console
+        self.events.status(event or key, text=text, frame=frame, said=self.announcer is not None)
+
+    def speak_notice(self, key: str, *, frame: int | None = None) -> str:
+        """Speak a notice (a state, see Announcer.state) without logging it; return its words
+        (the capture loop logs each camera change once, with its details and these words)."""
         from assist.speech.phrases import notice
 
-        text = notice(key, self._language)
-        self.events.status(event or key, text=text, frame=frame)
-        if self.speaker is not None:
-            # Losing the camera or a model is news the user must hear even if
-            # a warning comes at once: MESSAGE is never cancelled by one.
-            urgent = key in ("camera_lost", "hazards_unavailable", "captions_unavailable")
-            self.speaker.say(text, Priority.MESSAGE if urgent else Priority.NOTIFICATION,
-                             t_capture=self.clock.now(), frame=frame)
+        return self.announcer.state(key, frame=frame) if self.announcer is not None else notice(key, self._language)
 
     # ------------------------------------------------------------------ speech
     def start_speech(self) -> None:
@@ -165,6 +220,9 @@ class RunWiring:
             backend = make_backend(self.cfg.speech, self.events, wav_dir=self.opts.speech_wav)
         arbiter = SpeechArbiter(backend, self.events, self.cfg.speech, clock=self.clock,
                                 realtime=not self.opts.every_frame, on_decision=self.observer.speech_decision)
+        from assist.speech.announcer import Announcer
+
+        self.announcer = Announcer(arbiter, self.cfg.speech, clock=self.clock.now)
         arbiter.start()
         self.speaker = arbiter
 
@@ -174,32 +232,49 @@ class RunWiring:
         from assist.hazards.policy import HazardPolicy
 
         assert self.detector_path is not None
-        make = self.seams.detector_factory or load_detector
-        return make(self.detector_path, self.hazard_cfg), HazardPolicy(self.hazard_cfg, self._language)
+        if self.seams.detector_factory is not None:
+            detector = self.seams.detector_factory(self.detector_path, self.hazard_cfg)
+        else:
+            detector = load_detector(self.detector_path, self.hazard_cfg, stop=self.stop_event)
+        policy = HazardPolicy(self.hazard_cfg, self._language, hfov_deg=self.cfg.camera.hfov_deg,
+                              verbosity=self.cfg.speech.verbosity)
+        return detector, policy
 
     def process_hazards(self, state: HazardState, frame: Frame, worker: SupervisedWorker | None = None) -> None:
         """Detect on one frame, update tracks, publish and announce."""
         detector, analyzer = state
         with _deadline(worker):
             detections = detector.detect(frame.image)
-        announcements = analyzer.update(detections, frame.t_capture, frame.index)
+        aspect = frame.image.shape[1] / max(1, frame.image.shape[0])  # for distances
+        announcements = analyzer.update(detections, frame.t_capture, frame.index, aspect=aspect)
         with self.shared.lock:
             self.shared.detections = list(detections)
             self.shared.detections_frame = frame.index
+            runs = self.shared.recent_runs
+            runs.append((frame.t_capture, list(detections)))
+            while runs and runs[0][0] < frame.t_capture - RECENT_DETECTIONS_S:
+                runs.pop(0)
             self.shared.tracks = list(analyzer.tracks)
             self.shared.lock.notify_all()
         for ann in announcements:
-            self.events.emit("hazard", frame=ann.frame, text=ann.text, t=self._event_time(frame),
+            text = self.announcer.describe(ann, analyzer.world) if self.announcer is not None else ann.text
+            self.events.emit("hazard", frame=ann.frame, text=text, t=self._event_time(frame),
                              **ann.event_fields())
-        if announcements and self.speaker is not None:
-            # Warnings decided together are spoken as one utterance, most
-            # urgent first: queued separately, an urgent warning is never
-            # interrupted, so the second would wait behind the first and
-            # expire unsaid (seen on the demo: "bus very near" was dropped).
-            ordered = sorted(announcements, key=lambda a: a.priority)
-            text = " ".join(a.text.rstrip(".") + "." for a in ordered) if len(ordered) > 1 else ordered[0].text
-            top = ordered[0]
-            self.speaker.say(text, top.priority, t_capture=top.t_capture, frame=top.frame, direction=top.direction)
+        if announcements:
+            self._remember_warned(announcements)
+        if self.announcer is not None:  # every run: what a full warning had no room for goes next
+            self.announcer.warn(announcements, analyzer.world)  # words composed when it starts
+
+    def _remember_warned(self, announcements: list[Any]) -> None:
+        """Keep what was just warned about (a few seconds' worth) for the next description."""
+        with self.shared.lock:
+            t_now = max(a.t_capture for a in announcements)
+            self._warned = [w for w in self._warned if w.t >= t_now - WARNED_WINDOW_S]
+            # A group warning ("Four people on the left") covers every track it counted.
+            boxes = {getattr(tr, "track_id", None): tuple(tr.bbox) for tr in self.shared.tracks}
+            for a in announcements:
+                for tid in getattr(a, "track_ids", ()) or (a.track_id,):
+                    self._warned.append(WarnedObject(a.label, boxes.get(tid, tuple(a.bbox)), a.t_capture))
 
     # ------------------------------------------------------------------ captions
     def make_caption_state(self) -> CaptionState:
@@ -212,9 +287,26 @@ class RunWiring:
             translator = Translator.create(self.cfg.caption.translate_to, events=self.events)
         return engine, translator
 
-    def process_caption(self, state: CaptionState, frame: Frame, worker: SupervisedWorker | None = None) -> None:
-        """Describe one frame (and translate it); drop the result if it is ready too late."""
+    def process_caption(self, state: CaptionState, frame: Frame, worker: SupervisedWorker | None = None, *,
+                        trigger: str | None = None) -> None:
+        """Describe one frame (and translate it); drop the result if it is ready too late.
+
+        ``trigger`` (startup, scene_change, walking, refresh, request, image) is
+        logged with the caption; None: a pending user request (live) or the one
+        the gate recorded for this frame. Objects warned about in the last few
+        seconds are left out unless the scene changed (scene_change, image).
+        ``trigger="request"``: the user asked, so stale detections are used
+        rather than none and the result is spoken at once (see SpeechArbiter.say's
+        ``asked``)."""
         engine, translator = state
+        with self.shared.lock:
+            if (trigger is None and not self.opts.every_frame and self._describe_request is not None
+                    and frame.index >= self._describe_request):
+                trigger, self._describe_request = "request", None
+            if trigger is None:
+                trigger = self._caption_triggers.pop(frame.index, "scene_change")
+            # A new scene, or the user asking, gets the whole view, warned objects included.
+            warned = [] if trigger in ("scene_change", "image", "request") else list(self._warned)
         with self.shared.lock:
             if self.detector_path and not self.opts.every_frame:
                 # Ground the caption in detections of this frame or a later
@@ -225,7 +317,12 @@ class RunWiring:
             # None = no detector information (none running, or it has produced
             # nothing for this frame: restarting after a fault); [] = it sees nothing.
             fresh = self.opts.every_frame or self.shared.detections_frame >= frame.index
-            detections = list(self.shared.detections) if self.detector_path and fresh else None
+            asked = trigger == "request"
+            detections = list(self.shared.detections) if self.detector_path and (fresh or asked) else None
+            if detections is not None and trigger not in ("scene_change", "image", "request"):
+                # The same view for a moment (startup, walking, refresh): the detector
+                # flickers on real footage, so describe what the last runs saw.
+                detections = merge_recent([d for _, d in self.shared.recent_runs])
         if detections is None and self.detector_path and engine.mode == "detections":
             # A description built from detections we do not have would say
             # "Nothing recognisable" with a bus in front: say nothing instead.
@@ -233,7 +330,10 @@ class RunWiring:
             return
         t0 = time.monotonic()
         with _deadline(worker):
-            result = engine.describe(frame.image, detections)
+            result = engine.describe(frame.image, detections, recently_warned=warned, now=frame.t_capture)
+            if not result.text:
+                log.info("frame %d: everything in view was just warned about; no description", frame.index)
+                return
             if translator is not None:
                 result.text = translator.translate(result.text)
         latency_ms = (time.monotonic() - t0) * 1000.0
@@ -244,10 +344,12 @@ class RunWiring:
             return
         with self.shared.lock:
             self.shared.caption = result.text
-        self.events.emit("caption", frame=frame.index, text=result.text, t=self._event_time(frame),
-                         source=result.source, latency_ms=round(latency_ms, 1))
+        # t: when the description was made (the startup frame may be older than the decision)
+        self.events.emit("caption", frame=frame.index, text=result.text,
+                         t=self.clock.now() if self.opts.every_frame else None,
+                         source=result.source, latency_ms=round(latency_ms, 1), trigger=trigger, **self._file_of(frame))
         if self.speaker is not None:
-            self.speaker.say(result.text, Priority.TEXT, t_capture=frame.t_capture, frame=frame.index)
+            self.speaker.say(result.text, Priority.TEXT, t_capture=frame.t_capture, frame=frame.index, asked=asked)
 
     # ------------------------------------------------------------------ gate
     def make_gate(self) -> SceneGating:
@@ -256,12 +358,14 @@ class RunWiring:
 
         return SceneGate(self.cfg.scene)
 
-    def gate_frame(self, frame: Frame) -> bool:
-        """Score one frame; True when it should be captioned."""
-        if self.opts.source_kind == "images":
+    def gate_frame(self, frame: Frame) -> Frame | None:
+        """Score one frame; the frame to describe (this one or the gate's sharper
+        startup pick) when a description is due, else None. Its trigger is
+        recorded for :meth:`process_caption`."""
+        if self.stills:
             # Each photo of a folder is its own scene: the gate, built for a
             # moving camera, would see one long cut and never settle.
-            return self.cfg.caption.enabled
+            return self._due(frame, "image") if self.cfg.caption.enabled else None
         assert self.gate is not None
         decision = self.gate.update(frame)
         if self.opts.log_gate:
@@ -271,7 +375,21 @@ class RunWiring:
                 self.notice(decision.quality, event="quality", frame=frame.index)
             else:
                 self.events.status("quality", text=None, frame=frame.index, quality="ok")
-        return bool(decision.fire) and self.cfg.caption.enabled
+        if not (decision.fire and self.cfg.caption.enabled):
+            return None
+        return self._due(decision.frame or frame, decision.trigger or "scene_change")
+
+    def _due(self, frame: Frame, trigger: str) -> Frame:
+        """Record the trigger of a frame about to be described (bounded: the slot may drop frames)."""
+        if len(self._caption_triggers) > 16:
+            self._caption_triggers.clear()
+        self._caption_triggers[frame.index] = trigger
+        return frame
+
+    def _file_of(self, frame: Frame) -> dict[str, str]:
+        """``{"file": name}`` for a frame of a folder of photos (named as it is described), else {}."""
+        delivered = getattr(self.first_source, "delivered", None) if self.stills else None
+        return {"file": delivered[frame.index].name} if delivered and 0 <= frame.index < len(delivered) else {}
 
     def _event_time(self, frame: Frame) -> float | None:
         """Event time: now (live) or the frame's video time (every-frame)."""
@@ -364,17 +482,57 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, exit_code: ExitCodeOf,
     if opts.log_path is not None:
         try:
             file_sink = JsonlFileSink(opts.log_path, on_error=lambda m: print(f"error: {m}", file=sys.stderr))
+        except LogInUse as exc:  # another run holds it: "log PATH is in use by another run (pid N)"
+            raise OutputUnavailable(str(exc)) from None
         except OSError as exc:
             raise OutputUnavailable(f"--log {opts.log_path}: cannot open ({exc.strerror or exc})") from None
         events.add_sink(file_sink)
+    opts.headless = headless_or_preview(opts.headless)  # no display: one line, then headless (Qt would abort)
+    console = ConsoleSink(verbose=log.getEffectiveLevel() <= logging.DEBUG)
     if opts.headless and cfg.log.console:
-        events.add_sink(ConsoleSink())
+        events.add_sink(console)
     for sink in extra_sinks:
         events.add_sink(sink)
     run = RunWiring(cfg, opts, events, clock, stop=stop.event, seams=seams)
     ok = exit_code(None)
     assert ok is not None
     result: dict[str, int] = {"code": ok}
+    try:
+        run.control = _make_control(run, stop)
+    except Exception:
+        if file_sink is not None:
+            file_sink.close()
+        raise
+    try:
+        return _supervise(run, stop, exit_code, result, file_sink, hard_exit, console)
+    finally:
+        run.control.close()  # the terminal is restored on every way out
+
+
+def _make_control(run: RunWiring, stop: StopSignal) -> ControlSession:
+    """The command channel of this run (--control, terminal keys, preview window keys).
+    ControlError when --control names nothing readable."""
+
+    def request_stop() -> None:
+        stop.reason = "request"
+        stop.event.set()
+
+    control = ControlSession(run.events, run, lambda: run.speaker, run.cfg.speech, request_stop=request_stop,
+                             path=run.opts.control, keys=True, window=not run.opts.headless,
+                             language=run.cfg.speech.language)
+    try:
+        control.start()
+    except Exception:
+        control.close()
+        raise
+    return control
+
+
+def _supervise(run: RunWiring, stop: StopSignal, exit_code: ExitCodeOf, result: dict[str, int],
+               file_sink: JsonlFileSink | None, hard_exit: bool, console: ConsoleSink) -> int:
+    """Start the runner thread; supervise, preview and take commands until the run ends."""
+    events, opts, cfg = run.events, run.opts, run.cfg
+    assert run.control is not None
 
     def runner() -> None:
         try:
@@ -384,6 +542,7 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, exit_code: ExitCodeOf,
             if code is not None:  # a stage error: its one line (unless we are stopping anyway)
                 if not stop.event.is_set():
                     print(f"error: {exc}", file=sys.stderr)
+                    events.status("failed", text=str(exc), exit_code=code, printed=True)  # the log says what failed
                     run.stop_reason = "error"
                     result["code"] = code
             else:  # a bug: log it, stop cleanly, say how to report
@@ -399,17 +558,25 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, exit_code: ExitCodeOf,
 
     thread = threading.Thread(target=runner, name="runner", daemon=True)
     thread.start()
-    show = not opts.headless
+    # The window lives in a child process: Qt exits the process whose X connection breaks (see preview.py).
+    window = None if opts.headless else PreviewWindow(run.control.window_key)  # d r p - + q, Esc: commands
+    lost = False
     while not run.runner_done.is_set() and not stop.event.is_set():
         frame = run.display_frames.get(timeout=0.03)
-        if frame is not None and show:
-            show = _show_preview(run, frame)
+        if window is not None and not lost and window.ended and not stop.event.is_set():
+            lost = not preview_gone(events, console, cfg.log.console, *window.why_ended())
+        elif frame is not None and window is not None and not lost:
+            window.show(run.overlay(frame))
+        if not opts.every_frame:  # every-frame: the frame loop runs commands, on the video clock
+            run.control.poll(run.control_time(), ready=run.latest_frame is not None)
     if stop.event.is_set() and stop.reason:
         run.stop_reason = stop.reason
-    _shutdown(run)
+    _shutdown(run, window)
     thread.join(0.2)
     code = result["code"]
-    events.status("stopped", reason=run.stop_reason, exit_code=code)
+    events.status("stopped", reason=run.stop_reason, exit_code=code, outputs=run_outputs(opts))
+    if not (cfg.log.console and (opts.headless or lost)):  # no console lines: still say where outputs went
+        print_outputs(opts)
     if file_sink is not None:
         file_sink.close()
     if hard_exit and (thread.is_alive() or any(w.alive for w in run.workers)):
@@ -418,6 +585,7 @@ def run_pipeline(cfg: Config, opts: RunOptions, *, exit_code: ExitCodeOf,
         # than wait for it.
         sys.stdout.flush()
         sys.stderr.flush()
+        run.control.close()  # os._exit skips finally blocks and atexit
         os._exit(code)
     return code
 
@@ -426,10 +594,17 @@ def _run(run: RunWiring) -> None:
     from assist.hazards.detector import required_detector_path
     from assist.runtime.every_frame import run_every_frame
     from assist.runtime.live import run_live
+    from assist.runtime.served_models import check_served_captioner
 
     opts, events = run.opts, run.events
     run.detector_path = required_detector_path(run.hazard_cfg, events)
+    check_served_captioner(run.cfg, events)  # a captioner URL must answer now (DESIGN: exit 4)
     factory, first_source = run.open_source()
+    run.first_source = first_source
+    if not run.stills and getattr(first_source, "frame_count", None) == 1:
+        # A one-frame video is one photo: confirmed on its one frame and described (issue 13).
+        run.stills = True
+        run.hazard_cfg = dataclasses.replace(run.hazard_cfg, confirm_frames=1)
     events.status("started", source=f"{opts.source_kind}:{opts.source_value}" if opts.source_value
                   else opts.source_kind, detector=run.detector_path, every_frame=opts.every_frame)
     run.start_speech()
@@ -441,25 +616,11 @@ def _run(run: RunWiring) -> None:
         run_live(run, factory, first_source)
 
 
-def _show_preview(run: RunWiring, frame: Frame) -> bool:
-    """Show the preview window; False when no display is available."""
-    import cv2
-
-    try:
-        cv2.imshow("assist", run.overlay(frame))
-        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-            run.stop_reason = "user"
-            run.stop_event.set()
-        return True
-    except cv2.error:
-        log.warning("no display for the preview window; continuing headless")
-        run.events.status("preview_unavailable")
-        return False
-
-
-def _shutdown(run: RunWiring) -> None:
+def _shutdown(run: RunWiring, window: PreviewWindow | None = None) -> None:
     """Stop everything within about a second, in order."""
     run.stop_event.set()
+    if window is not None:
+        window.close()  # the child closes its window while the stages stop
     if run.capture is not None:
         run.capture.stop(timeout=0.5)
     run.hazard_slot.close()
@@ -470,13 +631,8 @@ def _shutdown(run: RunWiring) -> None:
         run.speaker.stop(timeout=0.3)
     if run.video_sink is not None:
         run.video_sink.close()
-    if not run.opts.headless:
-        try:
-            import cv2
-
-            cv2.destroyAllWindows()
-        except Exception:  # noqa: BLE001 - best effort
-            pass
+    if window is not None:
+        window.wait(0.2)  # then killed: it never outlives the agent
 
 
 __all__ = ["RunWiring", "SharedState", "load_describer", "load_detector", "run_pipeline"]

@@ -8,13 +8,18 @@ each, :func:`~assist.speech.backends.make_backend` picks one); ``phrases``
 words the warnings and notices in each language; ``earcon`` makes the short
 directional tone before a warning; ``wav`` renders and reads WAV files;
 ``translate`` translates captions; ``pyttsx3_child`` is the script the
-pyttsx3 backend runs in its child process.
+pyttsx3 backend runs in its child process. ``announcer`` (``Announcer``)
+turns the hazard policy's decisions about objects into warnings whose words
+are composed when they start, from the world model as it is then, and says
+state notices (camera, hazard detection, descriptions) so that the last one
+heard is the true one.
 
 The run's wiring holds the arbiter by the :class:`Speaker` protocol below.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from assist.core.priority import Priority
@@ -24,8 +29,17 @@ class Speaker(Protocol):
     """What the stages need of the speech output (the arbiter)."""
 
     def say(self, text: str, priority: Priority, *, t_capture: float | None = None, frame: int | None = None,
-            direction: str | None = None) -> None:
-        """Queue ``text`` at ``priority`` (non-blocking, thread-safe)."""
+            direction: str | None = None, compose: Callable[[], object] | None = None,
+            subjects: frozenset[object] | set[object] | tuple[object, ...] = (), state_key: str | None = None,
+            asked: bool = False) -> None:
+        """Queue ``text`` at ``priority`` (non-blocking, thread-safe). ``compose`` makes
+        the words when it starts; ``subjects`` / ``state_key`` let a newer utterance
+        about the same objects / state replace it (see ``assist.speech.arbiter``);
+        ``asked``: the user asked for it."""
+        ...
+
+    def estimate_duration(self, text: str) -> float:
+        """Seconds ``text`` takes to say at the configured rate."""
         ...
 
     def advance_to(self, t: float) -> None:

@@ -21,12 +21,37 @@ item is dropped when it would start, never spoken late. The same text (case
 and punctuation aside) within ``speech.repeat_cooldown_s`` of its last start,
 or while it is still queued or playing, is suppressed.
 
+Late words and states (issue 15):
+
+* ``compose``: an utterance may carry a callback that makes its words (or
+  ``(words, extra start-event fields)``) when it is about to start (the announcer composes a warning from the world model
+  as it is then). It returns None when there is nothing left to say (the
+  object left the view or stopped being a hazard): the item is dropped with
+  reason ``gone``. Such an item is not dropped as expired (its words are
+  current by construction; the callback decides whether they are stale).
+* ``subjects``: what an utterance is about (track ids). A newer utterance
+  about any of the same subjects drops a queued older one with reason
+  ``superseded``: no utterance ever says two states of one object.
+* ``state_key``: speech about a state (``camera``, ``hazards``, ``captions``).
+  A newer state replaces a queued older one (``superseded``) and interrupts a
+  playing older one; the repeat cool-down never suppresses it, warnings never
+  cancel it, it never expires, and when something more urgent interrupts it
+  it is said again afterwards: the last state heard is the true one.
+
 Every decision is a ``speech`` event: ``start``, ``end``, ``interrupted``,
-``dropped`` (with a ``reason``: expired, replaced, cancelled, stopped,
-backend_failed) or ``suppressed``. A backend that raises is restarted; after
+``dropped`` (with a ``reason``: expired, replaced, cancelled, superseded,
+gone, paused, quiet, stopped, backend_failed) or ``suppressed``. A backend
+that raises is restarted; after
 ``speech.restart_budget`` failures in a row the arbiter switches to the
 ``none`` backend (``status`` event ``speech_fallback``) and keeps going, so
 warnings always reach the log.
+
+User control (``assist.runtime.control``): ``set_paused`` mutes everything
+but urgent warnings (muted items are ``dropped`` with reason ``paused``;
+``speech.verbosity = "quiet"`` does the same with reason ``quiet``);
+``repeat_last`` says the last utterance again (``repeat: true``); an item
+``say(..., asked=True)`` is what the user asked for: never muted or
+suppressed, it cuts off a description but never a warning.
 
 Two ways to run:
 
@@ -71,10 +96,26 @@ class _Item:
     expires: float
     interrupted_at: float | None = None
     failed: bool = False
+    compose: Callable[[], object] | None = None
+    subjects: frozenset[object] = frozenset()
+    state_key: str | None = None
+    superseded: bool = False
+    log_fields: dict[str, object] | None = None  # extra fields for the start event (from compose)
+    asked: bool = False  # the user asked for it (control): never muted, cut off by warnings only
+    repeat: bool = False  # a repeat the user asked for: its events carry repeat: true
+    remember: bool = True  # False for control confirmations: "repeat" skips them
 
     @property
     def priority(self) -> Priority:
         return self.utt.priority
+
+    def fresh_copy(self) -> _Item:
+        """The same utterance, not yet started (to say a state again after an interruption)."""
+        utt = Utterance(self.utt.text, self.utt.priority, self.utt.frame, self.utt.direction,
+                        earcon=self.utt.earcon, seq=self.utt.seq)
+        return _Item(utt, self.key, self.t_said, self.t_capture, self.expires, compose=self.compose,
+                     subjects=self.subjects, state_key=self.state_key, asked=self.asked, repeat=self.repeat,
+                     remember=self.remember)
 
 
 @dataclass(frozen=True)
@@ -111,6 +152,9 @@ class SpeechArbiter:
         self._failures = 0
         self._stopping = False
         self._thread: threading.Thread | None = None
+        # User control (issue 16): what "repeat" says, and the pause switch.
+        self._last_said: tuple[str, Priority, int | None] | None = None
+        self.paused = False
         # Virtual mode: the playing item's end time and when the player is free.
         self._v_end = 0.0
         self._v_free = self.clock.now()
@@ -160,13 +204,35 @@ class SpeechArbiter:
             return self.cfg.caption_max_age_s
         return self.cfg.notification_max_age_s
 
+    def _muted_reason(self, priority: Priority, state_key: str | None = None) -> str | None:
+        """Why an item at ``priority`` is not spoken now: ``paused`` or ``quiet``
+        (speech.verbosity); urgent warnings are never muted, and ``quiet`` never
+        mutes a state (the camera lost or back must be heard)."""
+        if priority == Priority.IMPORTANT:
+            return None
+        if self.paused:
+            return "paused"
+        if getattr(self.cfg, "verbosity", "normal") == "quiet" and state_key is None:
+            return "quiet"
+        return None
+
     def say(self, text: str, priority: Priority, *, t_capture: float | None = None, frame: int | None = None,
-            direction: str | None = None) -> None:
+            direction: str | None = None, compose: Callable[[], object] | None = None,
+            subjects: frozenset[object] | set[object] | tuple[object, ...] = (), state_key: str | None = None,
+            asked: bool = False, repeat: bool = False, remember: bool = True) -> None:
         """Queue ``text`` at ``priority`` (non-blocking, thread-safe).
 
         ``t_capture`` is the clock time of the frame it is about (default now):
         expiry counts from there. ``direction`` (left/ahead/right) pans the
-        earcon that precedes an important warning.
+        earcon that precedes an important warning. ``compose``, ``subjects``
+        and ``state_key``: see the module doc (``text`` is then the words as
+        they would be now, for the log of a drop before the start). ``asked``:
+        the user asked for it (a requested description, a repeat, a control
+        confirmation): it is spoken even when paused or quiet and despite the
+        repeat cool-down, cuts off a playing description or notice (never a
+        warning) and is not replaced or cancelled while queued. ``repeat`` marks
+        its events ``repeat: true``; ``remember=False`` keeps it out of
+        :meth:`repeat_last`.
         """
         text = " ".join(str(text).split())
         if not text:
@@ -180,21 +246,35 @@ class SpeechArbiter:
                 self._advance_locked(now)
             self._seq += 1
             utt = Utterance(text, priority, frame, direction, seq=self._seq)
-            item = _Item(utt, normalize_text(text), now, t_cap, t_cap + self._max_age(priority))
+            item = _Item(utt, normalize_text(text), now, t_cap, t_cap + self._max_age(priority), compose=compose,
+                         subjects=frozenset(subjects), state_key=state_key, asked=asked, repeat=repeat,
+                         remember=remember)
             if self._stopping:
                 self._emit(item, "dropped", now, reason="stopped")
                 return
-            if self._is_repeat(item, now):
+            muted = None if asked else self._muted_reason(priority, state_key)
+            if muted is not None:
+                self._emit(item, "dropped", now, reason=muted)
+                return
+            if not asked and compose is None and state_key is None and self._is_repeat(item, now):
                 self._emit(item, "suppressed", now)
                 return
             if priority == Priority.IMPORTANT and direction and self.cfg.earcon:
                 utt.earcon = make_earcon(direction)
-            if priority == Priority.IMPORTANT and self._merge_urgent_locked(item):
+            if (priority == Priority.IMPORTANT and compose is None and not item.subjects and state_key is None
+                    and self._merge_urgent_locked(item)):
                 return
-            # Cancel what the new item makes pointless (queued only).
+            # Cancel what the new item makes pointless (queued only). A state
+            # is only ever replaced by a newer state of the same thing.
             keep: list[_Item] = []
             for q in self._queue:
-                if priority <= Priority.MESSAGE and q.priority >= Priority.TEXT:
+                if self._supersedes(item, q):
+                    self._emit(q, "dropped", now, reason="superseded")
+                elif q.state_key is not None:
+                    keep.append(q)
+                elif q.asked and q.priority >= Priority.TEXT:
+                    keep.append(q)  # the user asked for it: only played or expired
+                elif priority <= Priority.MESSAGE and q.priority >= Priority.TEXT:
                     self._emit(q, "dropped", now, reason="cancelled")
                 elif priority == Priority.TEXT and q.priority == Priority.TEXT:
                     self._emit(q, "dropped", now, reason="replaced")
@@ -205,16 +285,21 @@ class SpeechArbiter:
             keep.append(item)
             self._queue = keep
             cur = self._current
+            newer_state = cur is not None and state_key is not None and cur.state_key == state_key
             if cur is not None and cur.interrupted_at is None and (
-                    (priority == Priority.IMPORTANT and cur.priority > Priority.IMPORTANT)
+                    newer_state
+                    or (priority == Priority.IMPORTANT and cur.priority > Priority.IMPORTANT)
                     or (priority == Priority.MESSAGE and cur.priority >= Priority.TEXT)
-                    or (cur.priority == Priority.NOTIFICATION and priority < Priority.NOTIFICATION)):
+                    or (cur.priority == Priority.NOTIFICATION and priority < Priority.NOTIFICATION)
+                    or (asked and cur.priority >= Priority.TEXT)):
                 cur.interrupted_at = now
+                cur.superseded = newer_state
                 cur.utt.cancel.set()
                 if self.realtime:
                     kill = True
                 else:
                     self._emit(cur, "interrupted", now)
+                    self._requeue_state_locked(cur)
                     self._current = None
                     self._v_free = now
             if self.realtime:
@@ -225,6 +310,22 @@ class SpeechArbiter:
             # Outside the lock: killing and reaping a child takes a few ms and
             # other threads must be able to queue meanwhile.
             self.backend.interrupt()
+
+    @staticmethod
+    def _supersedes(new: _Item, old: _Item) -> bool:
+        """Whether ``new`` makes the queued ``old`` pointless: a newer state of the same thing."""
+        if new.state_key is not None and old.state_key == new.state_key:
+            return True
+        return bool(new.subjects and old.subjects and new.subjects & old.subjects)
+
+    def _requeue_state_locked(self, item: _Item) -> None:
+        """A state notice cut off by something more urgent is said again afterwards,
+        unless a newer state of the same thing replaced it (or we are stopping)."""
+        if item.state_key is None or item.superseded or self._stopping:
+            return
+        if any(q.state_key == item.state_key for q in self._queue):
+            return
+        self._queue.append(item.fresh_copy())
 
     def _merge_urgent_locked(self, item: _Item) -> bool:
         """Join an urgent warning to one already waiting behind an urgent one.
@@ -237,7 +338,8 @@ class SpeechArbiter:
         True when merged (no separate event: the merged text carries both).
         """
         cur = self._current
-        waiting = [q for q in self._queue if q.priority == Priority.IMPORTANT]
+        waiting = [q for q in self._queue if q.priority == Priority.IMPORTANT and q.compose is None
+                   and not q.subjects and q.state_key is None]
         if not waiting or cur is None or cur.priority != Priority.IMPORTANT:
             return False
         q = waiting[-1]
@@ -264,6 +366,12 @@ class SpeechArbiter:
             extra.setdefault("age_s", round(t - item.t_capture, 3))
         if event == "start" and item.utt.earcon is not None:
             extra["earcon"] = item.utt.direction
+        if item.repeat:
+            extra["repeat"] = True
+        if item.state_key is not None:
+            extra["state"] = item.state_key
+        if event == "start" and item.log_fields:
+            extra.update(item.log_fields)
         self.events.emit("speech", text=item.utt.text, frame=item.utt.frame, t=t, event=event,
                          priority=item.priority.label, **extra)
         if self.on_decision is not None:
@@ -276,9 +384,35 @@ class SpeechArbiter:
         while self._queue:
             best = min(self._queue, key=lambda q: (q.priority, q.utt.seq))
             self._queue.remove(best)
-            if now > best.expires:
+            if best.compose is not None:
+                try:
+                    composed = best.compose()
+                except Exception:  # noqa: BLE001 - a composing bug must not stop speech
+                    log.exception("composing an utterance failed")
+                    composed = None
+                if isinstance(composed, tuple):  # (text, extra fields for the start event)
+                    composed, fields = composed
+                    fields = dict(fields)
+                    fresh = fields.pop("t_capture", None)
+                    if isinstance(fresh, (int, float)):
+                        # The words describe the world as it was seen at ``fresh``: age and
+                        # expiry count from there, not from when the warning was first decided.
+                        best.expires += float(fresh) - best.t_capture
+                        best.t_capture = float(fresh)
+                    best.log_fields = fields
+                text = " ".join(str(composed).split()) if composed else ""
+                if not text:
+                    self._emit(best, "dropped", now, reason="gone")
+                    continue
+                best.utt.text, best.key = text, normalize_text(text)
+            elif best.state_key is None and now > best.expires:
                 self._emit(best, "dropped", now, reason="expired")
                 continue
+            elif best.state_key is not None and now > best.expires:
+                # A state still queued is still the true one (a newer state would
+                # have replaced it): it is current now, not late.
+                best.expires += now - best.t_capture
+                best.t_capture = now
             return best
         return None
 
@@ -297,12 +431,14 @@ class SpeechArbiter:
                 now = self.clock.now()
                 self._current = item
                 self._last_start[item.key] = now
+                self._remember_locked(item)
                 self._emit(item, "start", now)
             self._play_with_restarts(item)
             with self._cond:
                 now = self.clock.now()
                 if item.utt.cancel.is_set():
                     self._emit(item, "interrupted", item.interrupted_at if item.interrupted_at is not None else now)
+                    self._requeue_state_locked(item)
                 elif not item.failed:
                     self._emit(item, "end", now)
                 self._current = None
@@ -373,6 +509,7 @@ class SpeechArbiter:
                 return
             self._current = item
             self._last_start[item.key] = start
+            self._remember_locked(item)
             self._emit(item, "start", start)
             self._v_end = round(start + self.backend.utterance_duration(item.utt), 6)
             if self.backend.wav_dir is not None:
@@ -409,6 +546,71 @@ class SpeechArbiter:
             if not self.realtime:
                 return not self._queue and self._current is None
             return self._cond.wait_for(lambda: not self._queue and self._current is None, timeout)
+
+    # ------------------------------------------------------------------ user control (issue 16)
+    def _remember_locked(self, item: _Item) -> None:
+        if item.remember:
+            self._last_said = (item.utt.text, item.priority, item.utt.frame)
+
+    @property
+    def last_said(self) -> str | None:
+        """The text :meth:`repeat_last` would say, or None."""
+        with self._cond:
+            return self._last_said[0] if self._last_said is not None else None
+
+    def repeat_last(self) -> bool:
+        """Say the last utterance again (``repeat: true``), whatever the cool-down; False when none.
+
+        A repeated urgent warning is queued as an ordinary warning: it is old
+        news, so it must not cut off a warning about now.
+        """
+        with self._cond:
+            last = self._last_said
+        if last is None:
+            return False
+        text, priority, frame = last
+        self.say(text, max(priority, Priority.MESSAGE), frame=frame, asked=True, repeat=True)
+        return True
+
+    def say_feedback(self, text: str) -> None:
+        """A short confirmation of a user command: said at once (after a playing warning), never repeated."""
+        self.say(text, Priority.TEXT, asked=True, remember=False)
+
+    def set_paused(self, paused: bool) -> None:
+        """Mute (True) or unmute everything but urgent warnings. Pausing drops what is
+        queued and cuts off what is playing, except urgent warnings and what the user asked for."""
+        kill = False
+        now = self.clock.now()
+        with self._cond:
+            if not self.realtime:
+                self._advance_locked(now)
+            self.paused = paused
+            if not paused:
+                return
+            keep = []
+            for q in self._queue:
+                if q.priority == Priority.IMPORTANT or q.asked:
+                    keep.append(q)
+                else:
+                    self._emit(q, "dropped", now, reason="paused")
+            self._queue = keep
+            cur = self._current
+            if cur is not None and cur.interrupted_at is None and cur.priority != Priority.IMPORTANT and not cur.asked:
+                cur.interrupted_at = now
+                cur.utt.cancel.set()
+                if self.realtime:
+                    kill = True
+                    self._cond.notify_all()
+                else:
+                    self._emit(cur, "interrupted", now)
+                    self._current = None
+                    self._v_free = now
+        if kill:
+            self.backend.interrupt()
+
+    def estimate_duration(self, text: str) -> float:
+        """Seconds ``text`` takes to say at the configured rate (the backend's estimate)."""
+        return float(self.backend.estimate_duration(text))
 
     # ------------------------------------------------------------------ introspection
     @property

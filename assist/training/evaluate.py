@@ -3,13 +3,18 @@
     python -m assist.evaluate --captions annotations/captions_val2017.json --images val2017 \\
         --model models/vit-gpt2-image-captioning --limit 500 --out eval.json
     python -m assist.evaluate --captions annotations/captions_val2017.json --predictions preds.json
+    python -m assist.evaluate --captions annotations/captions_val2017.json --images val2017 --model detections
 
 Captions every image (or reads precomputed predictions: COCO results format
 ``[{"image_id": .., "caption": ..}]`` or ``{"image_id": caption}``), scores them
 against *all* reference captions of each image with BLEU-1..4, METEOR (when
 available), ROUGE-L and CIDEr (see :mod:`assist.training.metrics`), prints a
 table and saves metrics and predictions as JSON. This replaces the old
-"87 % accuracy", which was no standard metric.
+"87 % accuracy", which was no standard metric. ``--model detections`` scores
+the descriptions the agent speaks without captioner weights: the real
+detector (resolved like the agent does: ASSIST_DETECTOR, hazards.model,
+models/) runs on each image and :mod:`assist.describe.from_detections` makes
+the sentence.
 """
 
 from __future__ import annotations
@@ -58,6 +63,11 @@ def predict(model: str | None, files: dict[int, Path], *, batch_size: int, devic
 
     cfg = CaptionConfig(device=device)
     if model:
+        from assist.training.model_source import missing_folder_message
+
+        missing = missing_folder_message(model)  # not "hf download models/my-captioner"
+        if missing is not None:
+            raise TrainError(missing, exitcodes.MODEL)
         cfg.model = model
     if num_beams is not None:
         cfg.num_beams = num_beams
@@ -83,6 +93,37 @@ def predict(model: str | None, files: dict[int, Path], *, batch_size: int, devic
         for i, text in zip(kept, captioner.caption_batch(images), strict=True):
             preds[i] = clean_caption(text) if clean else text
     return preds
+
+DETECTIONS_MODEL = "detections"
+
+
+def predict_from_detections(files: dict[int, Path], *, quiet: bool) -> dict[int, str]:
+    """Describe every image from the real detector's detections, as the agent does offline."""
+    from tqdm.auto import tqdm
+
+    from assist.capture.errors import SourceError
+    from assist.capture.imaging import read_image
+    from assist.config import Config
+    from assist.describe.from_detections import describe_detections
+    from assist.hazards.detector import DetectorModelMissing, YoloDetector, require_detector
+
+    cfg = Config()
+    try:
+        detector = YoloDetector(require_detector(cfg.hazards), cfg.hazards)
+    except DetectorModelMissing as exc:
+        raise TrainError(str(exc), exitcodes.MODEL) from None
+    preds: dict[int, str] = {}
+    for i in tqdm(list(files), desc="describing", disable=quiet, dynamic_ncols=True):
+        try:
+            # The agent's own image path (EXIF rotation, 16-bit, size cap), so the score is what it would say.
+            image = read_image(files[i], cfg.camera.max_side_px)
+        except SourceError as exc:
+            log.warning("%s: cannot decode image (%s); scored as an empty caption", files[i], exc)
+            preds[i] = ""
+            continue
+        preds[i] = describe_detections(detector.detect(image), ahead_width=cfg.hazards.ahead_width)
+    return preds
+
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
@@ -112,9 +153,12 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         data_set = load_coco_captions(args.captions, args.images, args.limit)
         references = data_set.references
         t0 = time.monotonic()
-        predictions = predict(args.model, data_set.files, batch_size=args.batch_size, device=args.device,
-                              num_beams=args.num_beams, max_new_tokens=args.max_new_tokens, clean=args.clean,
-                              quiet=args.quiet)
+        if args.model == DETECTIONS_MODEL:
+            predictions = predict_from_detections(data_set.files, quiet=args.quiet)
+        else:
+            predictions = predict(args.model, data_set.files, batch_size=args.batch_size, device=args.device,
+                                  num_beams=args.num_beams, max_new_tokens=args.max_new_tokens, clean=args.clean,
+                                  quiet=args.quiet)
         log.info("captioned %d images in %.1f s", len(predictions), time.monotonic() - t0)
         source = args.model or "caption.model"
     scores = score_captions(references, predictions, with_meteor=not args.no_meteor)
@@ -137,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--captions", required=True, help="COCO-format captions JSON (the references)")
     p.add_argument("--images", default="", help="folder with the images (not needed with --predictions)")
     p.add_argument("--model", default=None, help="captioner folder or hub id (default: resolved like the agent: "
-                   "ASSIST_CAPTIONER, caption.model, models/)")
+                   "ASSIST_CAPTIONER, caption.model, models/); 'detections' scores the sentences made from the "
+                   "real detector's detections (no captioner)")
     p.add_argument("--predictions", default="", help="score precomputed captions from this JSON instead")
     p.add_argument("--limit", type=int, default=0, help="first N images by id only (0 = all)")
     p.add_argument("--out", default="", help="save metrics and predictions as JSON here")

@@ -244,6 +244,18 @@ def _device(requested: str) -> str:
     return pick_device(requested, "--device")
 
 
+def fit_warmup(warmup_steps: int, total_steps: int) -> int:
+    """The warm-up to use: as asked, or a tenth of the run when the asked one
+    is longer than the whole run (the learning rate would never leave the
+    ramp: a run at a fraction of --lr, without a word). Warns when it scales."""
+    if warmup_steps <= total_steps:
+        return warmup_steps
+    scaled = max(1, total_steps // 10)
+    log.warning("--warmup-steps %d is more than this run's %d steps: warming up over %d steps instead "
+                "(a tenth of the run)", warmup_steps, total_steps, scaled)
+    return scaled
+
+
 def train(args: argparse.Namespace) -> TrainResult:
     """Run fine-tuning as the CLI describes; returns a TrainResult (tests use it directly)."""
     import torch
@@ -266,6 +278,13 @@ def train(args: argparse.Namespace) -> TrainResult:
         log.info("resuming from %s (epoch %d, step %d)", ckpt, state["epoch"], state["global_step"])
     elif not start_from:
         raise TrainError("--model is required (a hub id or a local model folder), or --resume a checkpoint")
+    else:
+        # Decided at once: offline, the hub loaders retry for ~25 s (issue 13).
+        from assist.training.model_source import resolve_start_model
+
+        start_from, problem = resolve_start_model(start_from)
+        if start_from is None:
+            raise TrainError(str(problem), exitcodes.MODEL)
     model, processor, tokenizer, kind = load_for_training(start_from)
     model.to(device)
     batcher = CaptionBatcher(processor, tokenizer, kind, args.max_length)
@@ -275,7 +294,8 @@ def train(args: argparse.Namespace) -> TrainResult:
     # short run resumed later continues on the same learning-rate curve.
     schedule_steps = state["schedule_steps"] if state else steps_per_epoch * args.epochs
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    scheduler = get_linear_schedule_with_warmup(optimizer, args.warmup_steps, schedule_steps)
+    warmup = fit_warmup(args.warmup_steps, schedule_steps)  # same args on --resume: the same curve
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, schedule_steps)
     epoch, step_in_epoch, global_step = 0, 0, 0
     result = TrainResult()
     if state:

@@ -1,0 +1,75 @@
+"""When descriptions come, and what they leave out: real footage through the real pipeline
+(--every-frame, speech none, the real detector, no captioner weights)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assist.app.errors import exit_code
+from assist.config import Config
+from assist.core.events import ListSink
+from assist.runtime.options import RunOptions
+from assist.runtime.run import run_pipeline
+from assist.runtime.signals import StopSignal
+from helpers_clips import load_photo, still, write_video
+
+pytestmark = pytest.mark.slow
+
+TRIGGERS = {"startup", "scene_change", "walking", "refresh", "request", "image"}
+
+
+def run_every_frame(path: Path) -> ListSink:
+    cfg = Config()
+    cfg.speech.backend = "none"
+    sink = ListSink()
+    code = run_pipeline(cfg, RunOptions("video", str(path), headless=True, every_frame=True), exit_code=exit_code,
+                        extra_sinks=(sink,), stop=StopSignal())
+    assert code == 0
+    return sink
+
+
+@pytest.fixture(autouse=True)
+def offline(detector_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSIST_DETECTOR", str(detector_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("ASSIST_CAPTIONER", raising=False)
+
+
+def test_walking_footage_is_described_within_3_s(videos_dir: Path) -> None:
+    """The first-person sidewalk walk never settles: the gate used to wait 15-17 s."""
+    sink = run_every_frame(videos_dir / "sidewalk_firstperson.mp4")
+    captions = sink.of_type("caption")
+    assert captions, "the walk was never described"
+    first = captions[0]
+    assert first["t"] <= 3.0 and first["trigger"] == "startup", first
+    said = [e for e in sink.of_type("speech", event="start") if e["text"] == first["text"]]
+    assert said and said[0]["t"] <= 3.0 + 1e-6, said
+    assert all(c["trigger"] in TRIGGERS for c in captions)
+    # later ones are the gate's: a 17 s walk is not described over and over
+    assert len(captions) <= 3, [(c["t"], c["trigger"], c["text"]) for c in captions]
+
+
+def test_a_still_scene_is_described_once_without_repeating_the_warnings(tmp_path: Path) -> None:
+    from ultralytics.utils import ASSETS
+
+    image = load_photo(Path(ASSETS) / "bus.jpg", size=(640, 480))
+    path = write_video(still(image, 10.0).frames, tmp_path / "still.mp4", fps=10.0)
+    sink = run_every_frame(path)
+    captions = sink.of_type("caption")
+    assert len(captions) == 1 and captions[0]["trigger"] == "startup", captions
+    assert captions[0]["t"] <= 3.0
+    hazards = [h for h in sink.of_type("hazard") if h["t"] <= captions[0]["t"]]
+    assert any(h["label"] == "bus" for h in hazards), "the bus is warned about first"
+    # the bus was just warned about ("Bus ahead"): the description does not say it again
+    assert "bus" not in captions[0]["text"].lower(), captions[0]["text"]
+
+
+def test_each_new_scene_of_a_tour_is_a_scene_change(coco_dir: Path, tmp_path: Path) -> None:
+    from helpers_clips import pan_tour, pick_photos
+
+    clip = pan_tour([load_photo(p) for p in pick_photos(coco_dir, 3, offset=4)])
+    sink = run_every_frame(write_video(clip.frames, tmp_path / "tour.mp4", fps=clip.fps))
+    captions = sink.of_type("caption")
+    assert [c["trigger"] for c in captions] == ["startup", "scene_change", "scene_change"], captions
