@@ -265,7 +265,9 @@ class YoloDetector:
         if self.cfg.device == "cuda" or export_files(p) is None or not openvino_available():
             return None
         try:
-            return OpenVinoYolo(p)
+            # One inference thread on small machines, where the captioner leaves the detector one core
+            # (describe.captioner.auto_threads): a second thread waits on the captioner's core at every layer.
+            return OpenVinoYolo(p, threads=1 if (os.cpu_count() or 1) <= 4 else 0)
         except Exception as exc:  # corrupt export, unreadable metadata: the same error as ultralytics would give
             raise DetectorModelMissing(f"{self.path}: cannot load detector weights "
                                        f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}); "
