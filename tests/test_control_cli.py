@@ -64,8 +64,9 @@ def _every_frame(media: dict[str, Path], log: Path, *extra: str, env: dict[str, 
 
 
 def _timeless(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The log without wall-clock measurements (latency_ms), which differ between any two runs."""
-    return [{k: v for k, v in e.items() if k != "latency_ms"} for e in events]
+    """The log without what differs between any two runs: wall-clock measurements
+    (latency_ms) and where the run's outputs went (``outputs`` of ``stopped``: its own log file)."""
+    return [{k: v for k, v in e.items() if k not in ("latency_ms", "outputs")} for e in events]
 
 
 def _strip(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
