@@ -133,9 +133,16 @@ class HazardConfig:
     device: str = opt("auto", "where the detector runs", choices=("auto", "cpu", "cuda"))
     imgsz_px: int = opt(320, "detector input size (multiple of 32)", min=32, max=1920)
     confidence: float = opt(0.25, "minimum detection confidence", min=0.01, max=1.0)
-    rate_hz: float = opt(15.0, "detector runs per second on the freshest frame", min=0.5, max=60.0)
+    rate_hz: float = opt(30.0, "detector runs per second on the freshest frame (at most one per new frame)",
+                         min=0.5, max=60.0)
     deadline_s: float = opt(3.0, "a detector call running longer than this is treated as hung", min=0.1, max=60.0)
-    confirm_frames: int = opt(3, "a state must hold this many detector runs before it is spoken", min=1, max=30)
+    confirm_evidence: float = opt(1.2, "detector confidence that must back a new state within confirm_window_s "
+                                  "(above 1: no single run is ever spoken; 0 = count confirm_frames runs)",
+                                  min=0.0, max=30.0)
+    confirm_window_s: float = opt(0.4, "the time over which confirming evidence adds up (at least 2.5 detector "
+                                  "periods)", min=0.05, max=10.0)
+    confirm_frames: int = opt(3, "with confirm_evidence = 0: runs a state must hold before it is spoken",
+                              min=1, max=30)
     near_height: float = opt(0.33, "box height (fraction of frame) from which a detection is near "
                              "(--image, caption grounding)", min=0.01, max=1.0)
     very_near_height: float = opt(0.6, "box height from which a detection is very near (--image)", min=0.01, max=1.0)

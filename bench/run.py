@@ -141,22 +141,101 @@ def _caption_cfg(threads: int) -> Any:
     return cfg
 
 
-def bench_warning(quick: bool, caption_threads: int, rate_hz: float | None = None) -> dict[str, Any]:
-    """Capture time of the first frame showing a hazard -> start of its utterance, captioner busy.
+def _warning_trial(detector: Any, analyzer: Any, arbiter_parts: tuple[Any, Any, Any], clock: Any, frames: Any,
+                   rate_hz: float, *, hold_flicker: bool = False, duration_s: float = 6.0) -> dict[str, Any]:
+    """One live trial: a 30 fps capture thread showing ``frames(t_since_start) -> (image, is_hazard)``, the hazard
+    loop at up to ``rate_hz`` on the freshest frame (detector -> HazardPolicy), the SpeechArbiter.
 
-    Components as the pipeline wires them: a 30 fps capture thread into a LatestFrameSlot, the
-    hazard loop at ``hazards.rate_hz`` on the freshest frame (detector -> HazardPolicy, whose
-    confirmation over several runs is included), the SpeechArbiter (backend ``none``, realtime).
-    Each trial shows an empty view for 1 s, then a bus ahead until the warning starts.
+    Returns the onset time (first hazard frame captured), the first utterance's start, the number of
+    utterances, the detector's run times and the hazard frames the detector actually looked at. With
+    ``hold_flicker`` a hazard frame stays in the slot until the detector took it (the flicker test must
+    show the false frame to the detector, not lose it to a newer frame)."""
+    from assist.core.events import EventLog
+    from assist.core.frames import Frame, LatestFrameSlot
+    from assist.speech.arbiter import SpeechArbiter
+    from assist.speech.backends import make_backend
+
+    cfg, _, _ = arbiter_parts
+    events = EventLog(clock)
+    starts: list[float] = []
+    started = threading.Event()
+
+    def on_event(ev: dict) -> None:
+        if ev.get("type") == "speech" and ev.get("event") == "start":
+            starts.append(clock.now())
+            started.set()
+
+    events.add_sink(on_event)
+    arbiter = SpeechArbiter(make_backend(cfg.speech, events), events, cfg.speech, clock=clock, realtime=True)
+    arbiter.start()
+    slot = LatestFrameSlot("hazard")
+    stop = threading.Event()
+    onset: list[float] = []
+    hazard_frames: set[int] = set()
+
+    def capture() -> None:
+        t0 = clock.now()
+        i = 0
+        while not stop.is_set():
+            now = clock.now()
+            image, hazard = frames(now - t0)
+            if hazard:
+                hazard_frames.add(i)
+                if not onset:
+                    onset.append(now)
+            slot.put(Frame(i, now, image))
+            if hazard and hold_flicker:
+                while slot.pending and not stop.is_set():
+                    time.sleep(0.001)
+            i += 1
+            time.sleep(max(0.0, t0 + i / 30.0 - clock.now()))
+
+    cap = threading.Thread(target=capture, daemon=True)
+    cap.start()
+    period = 1.0 / rate_hz
+    run_ms: list[float] = []
+    seen_hazard = 0
+    t_end = clock.now() + duration_s
+    busy_s = 0.0
+    t_first = clock.now()
+    while clock.now() < t_end and not (started.is_set() and not hold_flicker):
+        t0 = clock.now()
+        frame = slot.get(timeout=0.2)
+        if frame is None:
+            continue
+        t_det = time.perf_counter()
+        dets = detector.detect(frame.image)
+        run_ms.append((time.perf_counter() - t_det) * 1e3)
+        busy_s += run_ms[-1] / 1e3
+        if frame.index in hazard_frames and dets:
+            seen_hazard += 1
+        anns = analyzer.update(dets, frame.t_capture, frame.index)
+        if anns:
+            top = sorted(anns, key=lambda a: a.priority)[0]
+            arbiter.say(top.text, top.priority, t_capture=top.t_capture, frame=top.frame, direction=top.direction)
+        time.sleep(max(0.0, period - (clock.now() - t0)))
+    started.wait(timeout=0.5 if hold_flicker else 2.0)
+    stop.set()
+    cap.join(timeout=1)
+    arbiter.stop()
+    return {"onset": onset[0] if onset else None, "start": starts[0] if starts else None, "spoken": len(starts),
+            "run_ms": run_ms, "seen_hazard": seen_hazard, "duty": busy_s / max(1e-9, clock.now() - t_first)}
+
+
+def bench_warning(quick: bool, caption_threads: int, rate_hz: float | None = None) -> dict[str, Any]:
+    """Capture time of the first frame showing a hazard -> start of its utterance, captioner busy; and the
+    flicker test: a single false frame (the bus for one camera frame) must never be spoken.
+
+    Components as the pipeline wires them: a 30 fps capture thread into a LatestFrameSlot, the hazard loop
+    at up to ``hazards.rate_hz`` on the freshest frame (detector -> HazardPolicy, whose confirmation by
+    evidence is included), the SpeechArbiter (backend ``none``, realtime). A latency trial shows an empty
+    view for 1 s, then a bus ahead until the warning starts. A flicker trial shows the empty view for 3 s
+    with the bus in exactly one frame (held until the detector took it) and counts what is spoken.
     """
     from assist.config import load_config
     from assist.core.clock import RealClock
-    from assist.core.events import EventLog
-    from assist.core.frames import Frame, LatestFrameSlot
     from assist.hazards.detector import YoloDetector
     from assist.hazards.policy import HazardPolicy
-    from assist.speech.arbiter import SpeechArbiter
-    from assist.speech.backends import make_backend
 
     cfg = load_config()
     cfg.speech.backend = "none"
@@ -168,65 +247,38 @@ def bench_warning(quick: bool, caption_threads: int, rate_hz: float | None = Non
     detector = YoloDetector(str(det_path), cfg.hazards)
     empty, bus = scene_images()
     clock = RealClock()
-    trials = 6 if quick else 20
+    trials = 8 if quick else 20
+    flicker_trials = 4 if quick else 10
     lat: list[float] = []
+    run_ms: list[float] = []
+    duty: list[float] = []
+    false_count = flicker_seen = 0
+    parts = (cfg, None, None)
     with _BusyCaptioner(caption_threads) as busy:
         time.sleep(1.0)  # let the captioner reach steady state
         for trial in range(trials):
-            events = EventLog(clock)
-            started = threading.Event()
-            t_start: list[float] = []
-
-            def on_event(ev: dict, _t=t_start, _s=started) -> None:
-                if ev.get("type") == "speech" and ev.get("event") == "start" and not _s.is_set():
-                    _t.append(clock.now())
-                    _s.set()
-
-            events.add_sink(on_event)
-            arbiter = SpeechArbiter(make_backend(cfg.speech, events), events, cfg.speech, clock=clock, realtime=True)
-            arbiter.start()
-            analyzer = HazardPolicy(cfg.hazards, cfg.speech.language)
-            slot = LatestFrameSlot("hazard")
-            stop = threading.Event()
-            onset: list[float] = []
-
-            def capture(_slot=slot, _stop=stop, _onset=onset) -> None:
-                t0 = clock.now()
-                i = 0
-                while not _stop.is_set():
-                    now = clock.now()
-                    hazard = now - t0 >= 1.0
-                    if hazard and not _onset:
-                        _onset.append(now)
-                    _slot.put(Frame(i, now, bus if hazard else empty))
-                    i += 1
-                    time.sleep(max(0.0, t0 + i / 30.0 - clock.now()))
-
-            cap = threading.Thread(target=capture, daemon=True)
-            cap.start()
-            period = 1.0 / cfg.hazards.rate_hz
-            next_tick = clock.now()
-            deadline = clock.now() + 6.0
-            while not started.is_set() and clock.now() < deadline:
-                frame = slot.get(timeout=0.5)
-                if frame is None:
-                    continue
-                anns = analyzer.update(detector.detect(frame.image), frame.t_capture, frame.index)
-                if anns:
-                    top = sorted(anns, key=lambda a: a.priority)[0]
-                    arbiter.say(top.text, top.priority, t_capture=top.t_capture, frame=top.frame,
-                                direction=top.direction)
-                next_tick += period
-                time.sleep(max(0.0, next_tick - clock.now()))
-                next_tick = max(next_tick, clock.now() - period)
-            started.wait(timeout=2.0)
-            stop.set()
-            cap.join(timeout=1)
-            arbiter.stop()
-            if t_start and onset:
-                lat.append((t_start[0] - onset[0]) * 1e3)
+            r = _warning_trial(detector, HazardPolicy(cfg.hazards, cfg.speech.language), parts, clock,
+                               lambda t: (bus, True) if t >= 1.0 else (empty, False), cfg.hazards.rate_hz)
+            run_ms += r["run_ms"]
+            duty.append(r["duty"])
+            if r["start"] is not None and r["onset"] is not None:
+                lat.append((r["start"] - r["onset"]) * 1e3)
             else:
                 print(f"  warning trial {trial}: no warning within 6 s", file=sys.stderr)
+        for _ in range(flicker_trials):
+            # the bus in one frame only, ~1.5 s into 3 s of empty view
+            state = {"shown": False}
+
+            def frames(t: float, _s=state) -> tuple[np.ndarray, bool]:
+                if t >= 1.5 and not _s["shown"]:
+                    _s["shown"] = True
+                    return bus, True
+                return empty, False
+
+            r = _warning_trial(detector, HazardPolicy(cfg.hazards, cfg.speech.language), parts, clock, frames,
+                               cfg.hazards.rate_hz, hold_flicker=True, duration_s=3.0)
+            false_count += r["spoken"]
+            flicker_seen += r["seen_hazard"]
         captions = busy.count
     if not lat:
         return {"warning_latency_ms_p50": None, "warning_note": "no warning was spoken"}
@@ -234,11 +286,128 @@ def bench_warning(quick: bool, caption_threads: int, rate_hz: float | None = Non
         "warning_latency_ms_p50": round(statistics.median(lat), 1),
         "warning_latency_ms_p95": round(caption_bench.pct(lat, 95), 1),
         "warning_trials": len(lat),
+        "warning_false_count": false_count,
+        "warning_flicker_trials": flicker_trials,
+        "warning_flicker_frames_detected": flicker_seen,
+        "warning_detect_ms_p50": round(statistics.median(run_ms), 1),
+        "warning_detector_duty": round(statistics.median(duty), 3),
         "warning_captions_during": captions,
         "warning_caption_threads": caption_threads,
         "warning_rate_hz": cfg.hazards.rate_hz,
-        "warning_confirm_frames": cfg.hazards.confirm_frames,
+        "warning_confirm_evidence": cfg.hazards.confirm_evidence,
+        "warning_confirm_window_s": cfg.hazards.confirm_window_s,
     }
+
+
+class _BusCamera:
+    """An IP camera on loopback (MJPEG over HTTP, 30 fps) whose every frame shows the bus ahead: a live source,
+    so the agent starts on it as soon as the detector is ready, as with a real camera."""
+
+    def __init__(self) -> None:
+        import socket
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import cv2
+
+        jpeg = cv2.imencode(".jpg", scene_images()[1])[1].tobytes()
+        stop = self.stop_event = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server API
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                while not stop.is_set():
+                    try:
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                                         + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    stop.wait(1 / 30)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{port}/stream.mjpg"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop serving."""
+        self.stop_event.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def bench_launch(quick: bool) -> dict[str, Any]:
+    """first_warning_after_launch_s: from starting ``python run.py --video URL --headless`` to its first hazard
+    event, the URL a live camera stream whose first frame (and every frame) shows the bus ahead, the captioner
+    configured (the saved full-size model, its ONNX graphs already built in $ASSIST_CACHE: every run after
+    the first). ``launch_first_caption_s``: its first caption in the same run (the captioner did load)."""
+    import signal as signals
+
+    from assist.describe.fast.onnx_runtime import cache_key, cache_ready
+
+    det = shared_detector()
+    if not det.exists():
+        return {"first_warning_after_launch_s": None, "launch_note": "no detector"}
+    folder = saved_full_size_model()
+    key = cache_key(str(folder), None, 8)
+    if key is None or not cache_ready(cache_root_dir() / "ort-captioner" / key):
+        _rss_run(1, folder, str(cache_root_dir()))  # builds the graphs once (the cold first run)
+    env = {**os.environ, "ASSIST_CAPTIONER": str(folder), "ASSIST_DETECTOR": str(det),
+           "ASSIST_CACHE": str(cache_root_dir()), "PYTHONUNBUFFERED": "1"}
+    firsts: list[float] = []
+    captions: list[float] = []
+    camera = _BusCamera()
+    try:
+        for _ in range(3 if quick else 7):
+            t0 = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--video", camera.url, "--headless",
+                                     "--speech", "none"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                    text=True, env=env, cwd=ROOT)
+            assert proc.stdout is not None
+            first = caption = None
+            killer = threading.Timer(40.0, proc.kill)
+            killer.start()
+            for line in proc.stdout:
+                if first is None and " HAZARD " in line:
+                    first = time.perf_counter() - t0
+                if caption is None and "CAPTION (" in line:  # the random model's text falls back to detections
+                    caption = time.perf_counter() - t0
+                if first is not None and caption is not None:
+                    proc.send_signal(signals.SIGINT)
+                    break
+            killer.cancel()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if first is not None:
+                firsts.append(first)
+            if caption is not None:
+                captions.append(caption)
+    finally:
+        camera.close()
+    if not firsts:
+        return {"first_warning_after_launch_s": None, "launch_note": "no hazard event"}
+    return {"first_warning_after_launch_s": round(statistics.median(firsts), 2),
+            "first_warning_after_launch_s_max": round(max(firsts), 2),
+            "launch_runs": len(firsts),
+            "launch_first_caption_s": round(statistics.median(captions), 2) if captions else None}
+
+
+def cache_root_dir() -> Path:
+    """$ASSIST_CACHE (or ~/.cache/assist): where the bench's saved model and its graphs live."""
+    from assist.describe.fast.onnx_runtime import cache_root
+
+    return cache_root()
 
 
 def bench_gate() -> dict[str, Any]:
@@ -296,6 +465,7 @@ def rss_child(threads: int, folder: str) -> None:
 
     cfg = load_config().caption
     cfg = type(cfg)(**{**cfg.__dict__, "model": folder, "device": "cpu", "threads": threads})
+    out["rss_before_captioner_mb"] = peak_rss_mb()
     t0 = time.perf_counter()
     cap = load_captioner(cfg, folder)
     out["captioner_load_s"] = time.perf_counter() - t0
@@ -308,6 +478,16 @@ def rss_child(threads: int, folder: str) -> None:
         YoloDetector(str(det), load_config().hazards).detect(scene_images()[1])
     cap.caption(scene_images()[0])
     out["peak_rss_mb"] = peak_rss_mb()
+    # A first run builds the graphs in child processes (assist/describe/fast/onnx_build.py): each reports its own
+    # VmHWM, and the run's peak is the largest of this process's and theirs (they run one at a time, while
+    # this process waits holding what it had loaded; the sum with this process is reported too).
+    from assist.describe.fast.onnx_build import LAST_BUILD
+
+    if LAST_BUILD:
+        out["build_child_peak_mb"] = LAST_BUILD["peak_mb"]
+        out["build_s"] = LAST_BUILD["seconds"]
+        out["rss_at_build_mb"] = out.get("rss_before_captioner_mb", 0.0)
+        out["peak_rss_mb"] = max(out["peak_rss_mb"], LAST_BUILD["peak_mb"])
     out["rss_backend"] = f"{cap.backend}:{getattr(cap._fast, 'precision', 'transformers')}"
     out["rss_fp32_model_loaded"] = cap._model is not None
     print("RSS_JSON " + json.dumps(out))
@@ -338,6 +518,11 @@ def bench_rss(threads: int) -> dict[str, Any]:
     res = dict(warm)
     res["peak_rss_cold_mb"] = cold.get("peak_rss_mb")
     res["captioner_load_cold_s"] = cold.get("captioner_load_s")
+    res["cold_build_child_peak_mb"] = cold.get("build_child_peak_mb")
+    res["cold_after_captioner_mb"] = cold.get("after_captioner_mb")
+    # the parent waits while a child builds: both resident at once (the machine's worst moment)
+    if cold.get("build_child_peak_mb") is not None:
+        res["cold_parent_plus_child_mb"] = round(cold["build_child_peak_mb"] + cold.get("rss_at_build_mb", 0.0), 1)
     return res
 
 
@@ -358,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="caption.threads while measuring warning latency and memory (the 2-core recommendation)")
     ap.add_argument("--hazard-rate-hz", type=float, default=None,
                     help="override hazards.rate_hz for the warning-latency run (default: config.toml)")
-    ap.add_argument("--only", default="", help="comma list: floor,caption,detect,gate,warning,rss")
+    ap.add_argument("--only", default="", help="comma list: floor,caption,detect,gate,warning,launch,rss")
     ap.add_argument("--rss-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--rss-model", default="", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -374,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
              ("detect", lambda: bench_detector(args.quick)),
              ("gate", bench_gate),
              ("warning", lambda: bench_warning(args.quick, args.caption_threads, args.hazard_rate_hz)),
+             ("launch", lambda: bench_launch(args.quick)),
              ("rss", lambda: bench_rss(args.caption_threads))]
     for name, fn in steps:
         if only and name not in only:

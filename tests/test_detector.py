@@ -208,3 +208,40 @@ def test_zoom_clip_warns_the_bus_is_approaching(detector: YoloDetector, bus_jpg:
         for label in {a.label for a in anns}:
             ranks = [2 if a.proximity == "very near" else 1 if a.approaching else 0 for a in anns if a.label == label]
             assert ranks == sorted(set(ranks)), (step, label, [a.text for a in anns])
+
+
+# ------------------------------------------------------------------ OpenVINO without ultralytics
+@pytest.mark.slow
+def test_openvino_runner_gives_ultralytics_detections(detector: YoloDetector, detector_path: Path,
+                                                      coco_dir: Path, bus_jpg: Path) -> None:
+    """The direct OpenVINO path (the default for an OpenVINO export) reproduces ultralytics' own
+    prediction of the same export: same labels in the same order, boxes and confidences equal."""
+    from ultralytics import YOLO
+
+    assert detector._ov is not None  # the shared export takes the direct path
+    ref = YoloDetector(str(detector_path), detector.cfg)
+    ref._ov, ref.model, ref.device, ref.half = None, YOLO(str(detector_path), task="detect"), "cpu", False
+    images = [cv2.imread(str(bus_jpg))] + [cv2.imread(str(p)) for p in sorted((coco_dir / "val2017").glob("*.jpg"))[:6]]
+    compared = 0
+    for image in images:
+        ours, theirs = detector.detect(image), ref.detect(image)
+        assert [d.label for d in ours] == [d.label for d in theirs]
+        for a, b in zip(ours, theirs, strict=True):
+            assert a.bbox == pytest.approx(b.bbox, abs=1e-4) and a.confidence == pytest.approx(b.confidence, abs=1e-4)
+            compared += 1
+    assert compared >= 5
+
+
+def test_detector_path_does_not_import_torch(detector_path: Path, bus_jpg: Path) -> None:
+    """Loading the OpenVINO detector and detecting must not import torch or ultralytics (1.5-2.5 s at launch)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, cv2; from assist.config import HazardConfig; from assist.hazards.detector import YoloDetector; "
+            f"d = YoloDetector({str(detector_path)!r}, HazardConfig()); "
+            f"print(sorted({{x.label for x in d.detect(cv2.imread({str(bus_jpg)!r}))}}), "
+            "'torch' in sys.modules, 'ultralytics' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("False False") and "'bus'" in out.stdout, out.stdout

@@ -362,3 +362,47 @@ def test_ort_sessions_use_the_captioner_thread_budget(ort_cache, monkeypatch) ->
     finally:
         torch.set_num_threads(before)
     assert made == [{"encoder_threads": 2, "decoder_threads": 2}, {"encoder_threads": 1, "decoder_threads": 1}]
+
+
+@pytest.mark.parametrize("precision", ["ort-int8", "ort-int4", "fp32"])
+def test_graphs_built_from_saved_weights_equal_the_in_memory_build(ort_cache, tmp_path, precision: str) -> None:
+    """The first-run build from the saved weights (child processes, weights streamed to disk and quantized as
+    they are written) computes exactly what the in-memory build from the loaded model computes."""
+    import numpy as np
+
+    from assist.describe.fast import onnx_build
+    from assist.describe.fast import onnx_runtime as fo
+
+    model = tiny_model(4, logit_scale=6.0)
+    model.save_pretrained(tmp_path / "m")
+    bits = {"ort-int8": 8, "ort-int4": 4, "fp32": 0}[precision]
+    fo.build_cache(model, tmp_path / "a", bits, {"start_id": START, "eos_ids": []})
+    meta = {"bits": bits, "head_bits": fo.head_bits(bits), "dims": fo.decoder_dims(model).__dict__,
+            "generation": {"start_id": START, "eos_ids": []}, "n_image_tokens": 17}
+    config = {"encoder": model.config.encoder.to_dict(), "decoder": model.config.decoder.to_dict()}
+    assert onnx_build.build_in_children(str(tmp_path / "m"), tmp_path / "b", bits, meta, config)
+    assert fo.cache_ready(tmp_path / "b") and onnx_build.LAST_BUILD["peak_mb"] > 0
+    a, b = (fo.OrtCaptionModel(tmp_path / n, encoder_threads=1, decoder_threads=1) for n in "ab")
+    x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    ea, eb = a.encode(x), b.encode(x)
+    assert all(np.array_equal(ea[k], eb[k]) for k in ea)
+    ra, rb = a.session(ea, 8), b.session(eb, 8)
+    for pos in range(8):
+        assert np.array_equal(ra(pos % 5, pos), rb(pos % 5, pos)), pos
+
+
+def test_first_load_builds_from_the_saved_weights_without_the_pytorch_model(ort_cache, tmp_path, monkeypatch) -> None:
+    """A cold cache is built in child processes from the folder: the fp32 model is never loaded."""
+    from assist.config import CaptionConfig
+    from assist.describe.captioner import Captioner, load_captioner
+    from helpers_caption import build_tiny_vit_gpt2, make_picture
+
+    folder = build_tiny_vit_gpt2(tmp_path / "tiny")
+
+    def no_model(self, path):
+        raise AssertionError("the fp32 model was loaded to build the graphs")
+
+    monkeypatch.setattr(Captioner, "_load", no_model)
+    cap = load_captioner(CaptionConfig(model=str(folder), device="cpu", precision="ort-int8"))
+    assert cap.backend == "fast" and isinstance(cap.caption(make_picture(1)), str)
+    assert len(list((ort_cache / "ort-captioner").iterdir())) == 1

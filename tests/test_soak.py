@@ -68,7 +68,8 @@ def test_frames_flow_and_drops_are_reported(soak: dict) -> None:
     for key in ("skipped", "hazard_drops", "caption_drops"):
         assert isinstance(f[key], int), (key, f)
     # The detector kept its rate on the freshest frame; the rest are counted drops, not a backlog.
-    assert f["detector_hz"] >= 0.5 * f["detector_rate_hz"], f
+    # the detector runs at most once per new frame: its rate is capped by the source's (issue 17: rate_hz 30)
+    assert f["detector_hz"] >= 0.5 * min(f["detector_rate_hz"], f["source_fps"]), f
     assert f["hazard_drops"] > 0 and f["captured"] >= f["hazard_drops"], f
     assert "frame drops" in soak["_stdout"] and "hazard slot" in soak["_stdout"]  # the table reports them
 

@@ -249,6 +249,13 @@ class Captioner:
 
             fast = cached_ort_generator(path, self.cfg)
             if fast is None:
+                # First run: build the graphs from the saved weights in child processes (peak < 1.5 GB, where
+                # loading the fp32 model to build them took 3.5 GB), then start from them like any later run.
+                from assist.describe.fast.onnx_build import build_for_captioner
+
+                if build_for_captioner(path, self.cfg):
+                    fast = cached_ort_generator(path, self.cfg)
+            if fast is None:
                 return False
             image_processor = ViTPreprocessor.from_folder(path)
             from transformers import AutoTokenizer

@@ -34,6 +34,8 @@ from assist.core.detection import Detection
 from assist.core.device import pick_device
 from assist.core.events import EventLog
 from assist.hazards.errors import DetectorModelMissing
+from assist.hazards.openvino_yolo import OpenVinoYolo, export_files
+from assist.hazards.openvino_yolo import available as openvino_available
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +205,6 @@ class YoloDetector:
         self.path = str(path)
         self.remote = is_remote(self.path)
         self.cfg = cfg
-        # ultralytics names the first GPU "cuda:0"
-        self.device = "cuda:0" if pick_device(cfg.device, "hazards.device") == "cuda" else "cpu"
         self.imgsz = cfg.imgsz_px
         self.last_latency_ms: float | None = None
         self._lock = threading.Lock()
@@ -213,6 +213,23 @@ class YoloDetector:
             self._connect(stop)
         elif not p.exists() and not (p.parent == Path(".") and p.name in _download_names()):
             raise DetectorModelMissing(f"{self.path}: no such detector weights; " + _how_to_get(p.name))
+        self._ov = self._load_openvino(p)
+        if self._ov is not None:
+            # The OpenVINO export runs on OpenVINO alone: no ultralytics, no torch on the detector's path
+            # (importing them took 1.5-2.5 s of the first warning's 2.1-2.4 s after launch; bench/RESULTS.md).
+            self.device, self.half, self.model = "cpu", False, None
+            self.names = dict(self._ov.names)
+            t0 = time.perf_counter()
+            self._ov.predict(np.zeros((self.imgsz, self.imgsz, 3), dtype=np.uint8), cfg.confidence)
+            log.info("detector %s loaded on OpenVINO (imgsz %d), warm-up %.0f ms", self.path, self._ov.size[0],
+                     (time.perf_counter() - t0) * 1000)
+            if self._ov.size[0] != self.imgsz:
+                log.warning("detector %s runs at its export size %d, not hazards.imgsz_px=%d (re-export it to "
+                            "change)", self.path, self._ov.size[0], self.imgsz)
+                self.imgsz = self._ov.size[0]
+            return
+        # ultralytics names the first GPU "cuda:0"
+        self.device = "cuda:0" if pick_device(cfg.device, "hazards.device") == "cuda" else "cpu"
         try:
             from ultralytics import YOLO
 
@@ -242,6 +259,19 @@ class YoloDetector:
         log.info("detector %s loaded on %s (imgsz %d), warm-up %.0f ms", self.path, self.device, self.imgsz,
                  (time.perf_counter() - t0) * 1000)
         self._note_static_size()
+
+    def _load_openvino(self, p: Path) -> OpenVinoYolo | None:
+        """The direct OpenVINO runner for an OpenVINO export folder on the CPU, else None (ultralytics then)."""
+        if self.cfg.device == "cuda" or export_files(p) is None or not openvino_available():
+            return None
+        try:
+            # One inference thread on small machines, where the captioner leaves the detector one core
+            # (describe.captioner.auto_threads): a second thread waits on the captioner's core at every layer.
+            return OpenVinoYolo(p, threads=1 if (os.cpu_count() or 1) <= 4 else 0)
+        except Exception as exc:  # corrupt export, unreadable metadata: the same error as ultralytics would give
+            raise DetectorModelMissing(f"{self.path}: cannot load detector weights "
+                                       f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}); "
+                                       + _how_to_get(p.name)) from None
 
     def _connect(self, stop: threading.Event | None) -> None:
         """Check the served model (waiting for a server that answered before); DetectorModelMissing if unusable."""
@@ -280,6 +310,12 @@ class YoloDetector:
         if image_bgr is None or image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.size == 0:
             raise ValueError("detect() needs an HxWx3 BGR image")
         t0 = time.perf_counter()
+        if self._ov is not None:
+            with self._lock:
+                xyxy, conf, cls = self._ov.predict(image_bgr, self.cfg.confidence)
+            self.last_latency_ms = (time.perf_counter() - t0) * 1000.0
+            h, w = image_bgr.shape[:2]
+            return self._detections(xyxy / np.array([w, h, w, h], dtype=float), conf, cls)
         try:
             res = self._predict(image_bgr)
         except Exception as exc:
@@ -293,9 +329,11 @@ class YoloDetector:
         boxes = res.boxes
         if boxes is None or len(boxes) == 0:
             return []
-        xyxyn = boxes.xyxyn.cpu().numpy().astype(float)
-        conf = boxes.conf.cpu().numpy().astype(float)
-        cls = boxes.cls.cpu().numpy().astype(int)
+        return self._detections(boxes.xyxyn.cpu().numpy().astype(float), boxes.conf.cpu().numpy().astype(float),
+                                boxes.cls.cpu().numpy().astype(int))
+
+    def _detections(self, xyxyn: np.ndarray, conf: np.ndarray, cls: np.ndarray) -> list[Detection]:
+        """Detection records from normalised boxes, most confident first (degenerate boxes dropped)."""
         out = []
         for (x1, y1, x2, y2), c, k in zip(xyxyn, conf, cls, strict=True):
             if c < self.cfg.confidence:

@@ -17,7 +17,8 @@ animals) when near or approaching; low (obstacles) when very near.
 path at any distance, low also when near.
 
 A measured state (proximity band, approaching) only becomes the track's state
-after it held for ``hazards.confirm_frames`` consecutive detector runs, so one
+once the detections backing it add up to ``hazards.confirm_evidence`` in confidence
+within ``hazards.confirm_window_s`` (assist/hazards/confirm.py), so one
 noisy frame never speaks.
 
 Announcements rank the confirmed state: 0 present (far or near), 1
@@ -44,6 +45,7 @@ from dataclasses import dataclass
 from assist.config import HazardConfig
 from assist.core.detection import Detection
 from assist.core.priority import Priority
+from assist.hazards.confirm import min_runs
 from assist.hazards.geometry import (
     DEFAULT_ASPECT,
     DEFAULT_HFOV_DEG,
@@ -223,7 +225,7 @@ class HazardPolicy:
             views.append(TrackView(tr.track_id, tr.label, tr.bbox, tr.confidence, tier, rec.direction,
                                    rec.proximity, rec.approaching, rec.ttc_s, rec.distance_m, rec.clock))
             dec = self._decisions.setdefault(tr.track_id, _Decision())
-            if (tier is None or tr.streak < cfg.confirm_frames or not rec.confirmed or not self._big_enough(rec)
+            if (tier is None or tr.streak < min_runs(cfg) or not rec.confirmed or not self._big_enough(rec)
                     or not self._relevant(tier, rec.proximity, rec.approaching, rec.direction, rec.in_path)):
                 continue
             rank = self._rank(rec.proximity, rec.approaching)
@@ -253,7 +255,7 @@ class HazardPolicy:
                     rec = records.get(tr.track_id)
                     dec = self._decisions.get(tr.track_id)
                     if (tr.track_id in ids or rec is None or dec is None or dec.announced_rank >= 0
-                            or tr.label != label or tr.streak < cfg.confirm_frames or not self._big_enough(rec)):
+                            or tr.label != label or tr.streak < min_runs(cfg) or not self._big_enough(rec)):
                         continue
                     if self._relevant(tier, rec.raw_proximity, rec.raw_approaching, rec.direction, rec.in_path):
                         members.append((tr, rec, self._rank(rec.raw_proximity, rec.raw_approaching),

@@ -3,7 +3,7 @@
 Each record holds what the agent believes about one object now: class,
 clock position, distance in metres (``assist.hazards.geometry``), time to
 contact, whether it is in the walking path, its proximity band and
-"approaching" (each confirmed over ``hazards.confirm_frames`` runs so one
+"approaching" (each confirmed by evidence over time, ``assist.hazards.confirm``, so one
 noisy box never speaks), whether the policy counts it as a hazard now, and
 what the user was last told about it. Announcements are decisions about
 these objects; the words are composed from the record as it is when they
@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from assist.config import HazardConfig
+from assist.hazards.confirm import Confirmed, ConfirmRule
 from assist.hazards.geometry import (
     DEFAULT_ASPECT,
     DEFAULT_HFOV_DEG,
@@ -98,33 +99,11 @@ class ObjectState:
 
 
 @dataclass
-class _Confirmed:
-    """A value that changes only after a candidate held for ``need`` consecutive updates."""
-
-    value: object = None
-    candidate: object = None
-    count: int = 0
-
-    def push(self, raw: object, need: int) -> bool:
-        """Feed one measurement; return True when the confirmed value changed."""
-        if raw == self.value:
-            self.candidate, self.count = None, 0
-            return False
-        if raw == self.candidate:
-            self.count += 1
-        else:
-            self.candidate, self.count = raw, 1
-        if self.count >= need:
-            self.value, self.candidate, self.count = raw, None, 0
-            return True
-        return False
-
-
-@dataclass
 class _Entry:
     record: ObjectState | None = None
-    proximity: _Confirmed = field(default_factory=lambda: _Confirmed(value=None))
-    approaching: _Confirmed = field(default_factory=lambda: _Confirmed(value=False))
+    proximity: Confirmed = field(default_factory=lambda: Confirmed(value=None))
+    approaching: Confirmed = field(default_factory=lambda: Confirmed(value=False))
+    present: Confirmed = field(default_factory=lambda: Confirmed(value=False))
     centers: deque[float] = field(default_factory=lambda: deque(maxlen=3))
     distances: deque[float] = field(default_factory=lambda: deque(maxlen=DISTANCE_SMOOTHING))
     told: Told | None = None
@@ -189,6 +168,7 @@ class WorldModel:
         self.cfg = cfg
         self.hfov_deg = hfov_deg
         self.assess = assess
+        self.rule = ConfirmRule.from_config(cfg)  # evidence over time (assist/hazards/confirm.py)
         self._entries: dict[int, _Entry] = {}
         self._lock = threading.Lock()
         self.t_latest: float | None = None
@@ -196,7 +176,6 @@ class WorldModel:
     # ----------------------------------------------------------------- update
     def update(self, tracks: list[Track], t: float, aspect: float = DEFAULT_ASPECT) -> list[ObjectState]:
         """Measure every live track at time ``t``; return copies of the records of the visible ones."""
-        cfg = self.cfg
         live = {tr.track_id for tr in tracks}
         out: list[ObjectState] = []
         with self._lock:
@@ -213,11 +192,12 @@ class WorldModel:
                         entry.record.streak = 0
                     continue
                 rec = self._measure(tr, entry, t, aspect)
-                entry.proximity.push(rec.raw_proximity, cfg.confirm_frames)
-                entry.approaching.push(rec.raw_approaching, cfg.confirm_frames)
+                for state, raw in ((entry.proximity, rec.raw_proximity), (entry.approaching, rec.raw_approaching),
+                                   (entry.present, True)):
+                    state.push(raw, t, tr.confidence, self.rule)
                 rec.proximity = str(entry.proximity.value or rec.raw_proximity)
                 rec.approaching = bool(entry.approaching.value)
-                rec.confirmed = entry.proximity.value is not None
+                rec.confirmed = entry.proximity.value is not None and bool(entry.present.value)
                 rec.told = entry.told
                 if self.assess is not None:
                     # Still a hazard by its confirmed state, or by what is measured now

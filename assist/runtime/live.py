@@ -59,12 +59,12 @@ def run_live(run: RunWiring, factory: SourceFactory, first_source: FrameSource) 
             on_fault=lambda kind, msg: run.notice("captions_unavailable", event="worker_fault"),
             on_recovered=lambda: _recovered(run, "captions"))
         run.workers.append(caption_worker)
-    for worker in run.workers:
+    # The detector comes up first; the captioner starts loading only once it is ready, so its imports and graph
+    # loading (torch: 1.5-2.5 s of CPU) do not compete with the detector's start on a small machine (issue 17).
+    # A live source starts as soon as the detector is ready (warnings first); a file waits for the captioner
+    # too, so its first scene is not lost to a slow model load (a caption older than caption.max_age_s is dropped).
+    for worker in sorted(run.workers, key=lambda w: w.name != "hazards"):
         worker.start()
-    # Wait for the models, staying responsive to Ctrl-C. A live source starts
-    # as soon as the detector is ready (warnings first); a file waits for the
-    # captioner too, so its first scene is not lost to a slow model load.
-    for worker in run.workers:
         if first_source.is_live and worker.name != "hazards":
             continue
         while not worker.ready.wait(0.05):

@@ -126,7 +126,8 @@ class RunWiring:
         # each: hazards are confirmed on one frame (there is no second), and
         # every photo is described (see gate_frame). A copy: the config itself
         # is never changed while running.
-        self.hazard_cfg = (dataclasses.replace(cfg.hazards, confirm_frames=1) if opts.source_kind == "images"
+        self.hazard_cfg = (dataclasses.replace(cfg.hazards, confirm_frames=1, confirm_evidence=0.0)
+                           if opts.source_kind == "images"
                            else cfg.hazards)
         self.stop_event = stop or threading.Event()
         self.shared = SharedState()

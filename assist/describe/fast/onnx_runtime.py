@@ -155,15 +155,18 @@ def decoder_dims(model: Any) -> Dims:
 
 
 def _np(t: Any) -> np.ndarray:
+    if isinstance(t, np.ndarray):  # a tensor read from the saved weights (assist/describe/fast/onnx_build.py)
+        return t.astype(np.float32, copy=False)
     return t.detach().to("cpu").float().numpy()
 
 
-def build_decoder_graph(model: Any) -> Any:
-    """The one-step GPT-2 decoder with a static KV cache (see the module docstring)."""
+def build_decoder_graph(model: Any, g: _Graph | None = None) -> Any:
+    """The one-step GPT-2 decoder with a static KV cache (see the module docstring); ``g`` may be a graph that
+    streams its weights to disk as they are made (onnx_build.StreamingGraph)."""
     dm = decoder_dims(model)
     tr = model.decoder.transformer
     d, nh, hd = dm.d, dm.n_head, dm.hd
-    g = _Graph()
+    g = g or _Graph()
     scale = g.const("scale", np.array(dm.scaling, dtype=np.float32))
     to_q, to_k, to_flat = g.shape(nh, 1, hd), g.shape(nh, hd, 1), g.shape(1, d)
     split = g.const("split3", np.array([d, d, d], dtype=np.int64))
@@ -204,7 +207,7 @@ def build_decoder_graph(model: Any) -> Any:
     return g.model(inputs, outputs)
 
 
-def build_encoder_graph(model: Any) -> Any:
+def build_encoder_graph(model: Any, g: _Graph | None = None) -> Any:
     """ViT encoder + every decoder layer's cross-attention keys/values (one graph, once per image)."""
     ec = model.config.encoder
     enc = model.encoder
@@ -214,7 +217,7 @@ def build_encoder_graph(model: Any) -> Any:
     p, size, ch = ec.patch_size, ec.image_size, ec.num_channels
     grid = size // p
     n = grid * grid + 1
-    g = _Graph()
+    g = g or _Graph()
     emb = enc.embeddings
     x = g.op("Conv", ["pixel_values", g.const("patch.w", _np(emb.patch_embeddings.projection.weight)),
                       g.const("patch.b", _np(emb.patch_embeddings.projection.bias))], kernel_shape=[p, p],
