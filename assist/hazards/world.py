@@ -19,6 +19,16 @@ window is left out, so an object sliding into view is not approaching). The
 class prior cancels out: a wrong prior scales the distance but not the TTC.
 TTC is None when the object is not closing (or the history is too short).
 
+What the user was told outlives the track (Soundscape's callout history): a
+track that ends (the view turned away, a cut, the detector lost it) leaves
+its last told state behind, keyed by class and direction, for
+``TOLD_MEMORY_S`` after it was last seen. A new track of the same class in
+the same direction claims one such memory (one object each, the most
+recently seen first) and starts with it as its ``told``: the policy then
+treats it as the object already announced, so a glance away and back is not
+news unless the object's state got worse (nearer, approaching). A camera
+outage (``reset``) forgets it all: what comes back is warned about afresh.
+
 Thread safety: the hazard worker updates, the speech thread reads (when it
 composes an utterance); every access takes the model's lock and readers get
 copies.
@@ -59,6 +69,11 @@ MIN_GROWTH_SAMPLES = 4
 MIN_GROWTH = 0.08          # ln-distance must have shrunk this much over the window (8 %)
 RELEASE_TTC_FACTOR = 1.5   # stop "approaching" only when TTC exceeds threshold * this
 DISTANCE_SMOOTHING = 3     # median of this many latest distance estimates
+# How long what the user was told about an object outlives its track (from when it
+# was last seen). A look away and back, or a cut in the footage, is seconds; after
+# this long the scene may have changed, and a warning is worth repeating. The dense
+# clip (bench/dense_clip.py) returns to the bus 5 s after leaving it.
+TOLD_MEMORY_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +84,16 @@ class Told:
     approaching: bool
     distance_m: float
     t: float
+
+
+@dataclass(frozen=True)
+class Recall:
+    """What the user was told about an object whose track ended (see module doc)."""
+
+    label: str
+    direction: str
+    told: Told
+    t_seen: float  # when the object was last seen
 
 
 @dataclass
@@ -128,6 +153,7 @@ class _Entry:
     centers: deque[float] = field(default_factory=lambda: deque(maxlen=3))
     distances: deque[float] = field(default_factory=lambda: deque(maxlen=DISTANCE_SMOOTHING))
     told: Told | None = None
+    fresh: bool = True  # not measured yet: a new track may claim a Recall
 
 
 def growth_rate(samples: list[tuple[float, float]]) -> float | None:
@@ -190,6 +216,7 @@ class WorldModel:
         self.hfov_deg = hfov_deg
         self.assess = assess
         self._entries: dict[int, _Entry] = {}
+        self._recalls: list[Recall] = []  # told states of ended tracks, oldest first
         self._lock = threading.Lock()
         self.t_latest: float | None = None
 
@@ -203,7 +230,8 @@ class WorldModel:
             self.t_latest = t
             for tid in list(self._entries):
                 if tid not in live:
-                    del self._entries[tid]
+                    self._forget(self._entries.pop(tid))
+            self._recalls = [r for r in self._recalls if t - r.t_seen <= TOLD_MEMORY_S]
             for tr in tracks:
                 entry = self._entries.setdefault(tr.track_id, _Entry())
                 if not tr.visible:
@@ -213,6 +241,9 @@ class WorldModel:
                         entry.record.streak = 0
                     continue
                 rec = self._measure(tr, entry, t, aspect)
+                if entry.fresh:
+                    entry.fresh = False
+                    entry.told = self._claim(rec)
                 entry.proximity.push(rec.raw_proximity, cfg.confirm_frames)
                 entry.approaching.push(rec.raw_approaching, cfg.confirm_frames)
                 rec.proximity = str(entry.proximity.value or rec.raw_proximity)
@@ -254,6 +285,22 @@ class WorldModel:
             in_path=in_walking_path(tr.bbox, dist, self.hfov_deg), proximity=raw_prox, approaching=False,
             raw_proximity=raw_prox, raw_approaching=raw_appr)
 
+    def _forget(self, entry: _Entry) -> None:
+        """A track ended: keep what the user was told about it (caller holds the lock)."""
+        rec = entry.record
+        if entry.told is not None and rec is not None:
+            self._recalls.append(Recall(rec.label, rec.direction, entry.told, rec.t_seen))
+
+    def _claim(self, rec: ObjectState) -> Told | None:
+        """The told state a new track inherits: the most recently seen ended object of
+        its class and direction (claimed: one new track per ended object)."""
+        for i in range(len(self._recalls) - 1, -1, -1):
+            r = self._recalls[i]
+            if r.label == rec.label and r.direction == rec.direction:
+                del self._recalls[i]
+                return r.told
+        return None
+
     # ----------------------------------------------------------------- queries
     def get(self, track_id: int) -> ObjectState | None:
         """A copy of the object's latest record, or None when it is no longer tracked."""
@@ -277,7 +324,14 @@ class WorldModel:
                 r = entry.record
                 entry.told = Told(r.proximity, r.approaching, r.distance_m, t)
 
+    @property
+    def recalls(self) -> list[Recall]:
+        """What the user was told about objects whose tracks ended recently (oldest first)."""
+        with self._lock:
+            return list(self._recalls)
+
     def reset(self) -> None:
-        """Forget every object (after the camera was lost)."""
+        """Forget every object and what the user was told (after the camera was lost)."""
         with self._lock:
             self._entries.clear()
+            self._recalls.clear()
