@@ -33,8 +33,8 @@ comes nearer by itself or by the user walking to it shows as approaching.
 
 Per-class cool-down: the same news (class and rank) is not spoken twice within
 ``class_cooldown_s``: after "Person ahead, very near", a second person turning
-very near a second later stays silent (its state is recorded, so it speaks
-only if it gets worse still), while "Car ahead, approaching" after "Car ahead"
+very near a second later stays silent (its state is recorded, as told in
+the world model, so it speaks only if it gets worse still), while "Car ahead, approaching" after "Car ahead"
 is new and spoken. Tracks of one class that become relevant together are one
 phrase ("Three people ahead").
 """
@@ -281,6 +281,10 @@ class HazardPolicy:
             last = self._class_last.get(label)
             if last is not None and last[1] >= rank and t - last[0] < cfg.class_cooldown_s:
                 log.debug("hazard %s #%d rank %d suppressed by the class cool-down", label, lead_tr.track_id, rank)
+                # Covered by the news just said about its class: to the world model it was told
+                # (so it is not news either when it comes back after a look away).
+                for m in members:
+                    self.world.mark_told(m[0].track_id, t)
                 continue
             self._class_last[label] = (t, rank)
             count = len(members)

@@ -21,9 +21,11 @@ TTC is None when the object is not closing (or the history is too short).
 
 What the user was told outlives the track (Soundscape's callout history): a
 track that ends (the view turned away, a cut, the detector lost it) leaves
-its last told state behind, keyed by class and direction, for
-``TOLD_MEMORY_S`` after it was last seen. A new track of the same class in
-the same direction claims one such memory (one object each, the most
+its last told state behind, keyed by class and the directions it was seen
+in (a zoom or a turn moves an object across the view: where it was last
+seen need not be where it comes back), for ``TOLD_MEMORY_S`` after it was
+last seen. A new track of the same class in one of those directions claims
+one such memory (one object each, the most
 recently seen first) and starts with it as its ``told``: the policy then
 treats it as the object already announced, so a glance away and back is not
 news unless the object's state got worse (nearer, approaching). A camera
@@ -91,7 +93,7 @@ class Recall:
     """What the user was told about an object whose track ended (see module doc)."""
 
     label: str
-    direction: str
+    directions: frozenset[str]  # every direction the object was seen in
     told: Told
     t_seen: float  # when the object was last seen
 
@@ -154,6 +156,7 @@ class _Entry:
     distances: deque[float] = field(default_factory=lambda: deque(maxlen=DISTANCE_SMOOTHING))
     told: Told | None = None
     fresh: bool = True  # not measured yet: a new track may claim a Recall
+    directions: set[str] = field(default_factory=set)  # every direction it was seen in
 
 
 def growth_rate(samples: list[tuple[float, float]]) -> float | None:
@@ -232,6 +235,7 @@ class WorldModel:
                 if tid not in live:
                     self._forget(self._entries.pop(tid))
             self._recalls = [r for r in self._recalls if t - r.t_seen <= TOLD_MEMORY_S]
+            measured: list[tuple[_Entry, ObjectState]] = []
             for tr in tracks:
                 entry = self._entries.setdefault(tr.track_id, _Entry())
                 if not tr.visible:
@@ -240,10 +244,11 @@ class WorldModel:
                         entry.record.visible = False
                         entry.record.streak = 0
                     continue
-                rec = self._measure(tr, entry, t, aspect)
-                if entry.fresh:
-                    entry.fresh = False
-                    entry.told = self._claim(rec)
+                measured.append((entry, self._measure(tr, entry, t, aspect)))
+            self._claim([(e, r) for e, r in measured if e.fresh])
+            for entry, rec in measured:
+                entry.fresh = False
+                entry.directions.add(rec.direction)
                 entry.proximity.push(rec.raw_proximity, cfg.confirm_frames)
                 entry.approaching.push(rec.raw_approaching, cfg.confirm_frames)
                 rec.proximity = str(entry.proximity.value or rec.raw_proximity)
@@ -289,17 +294,30 @@ class WorldModel:
         """A track ended: keep what the user was told about it (caller holds the lock)."""
         rec = entry.record
         if entry.told is not None and rec is not None:
-            self._recalls.append(Recall(rec.label, rec.direction, entry.told, rec.t_seen))
+            self._recalls.append(Recall(rec.label, frozenset(entry.directions), entry.told, rec.t_seen))
 
-    def _claim(self, rec: ObjectState) -> Told | None:
-        """The told state a new track inherits: the most recently seen ended object of
-        its class and direction (claimed: one new track per ended object)."""
-        for i in range(len(self._recalls) - 1, -1, -1):
-            r = self._recalls[i]
-            if r.label == rec.label and r.direction == rec.direction:
-                del self._recalls[i]
-                return r.told
-        return None
+    def _claim(self, new: list[tuple[_Entry, ObjectState]]) -> None:
+        """New tracks inherit the told state (and directions) of ended objects of their class
+        seen in their direction, one ended object each (caller holds the lock).
+
+        A greedy matching: the new track with the fewest candidates chooses first, and
+        takes the most specific candidate (fewest directions), then the most recently
+        seen; so four people back in view after a cut find the four that left.
+        """
+        if not new or not self._recalls:
+            return
+
+        def candidates(rec: ObjectState) -> list[Recall]:
+            return [r for r in self._recalls if r.label == rec.label and rec.direction in r.directions]
+
+        for entry, rec in sorted(new, key=lambda er: len(candidates(er[1]))):
+            options = candidates(rec)
+            if not options:
+                continue
+            best = min(options, key=lambda r: (len(r.directions), -r.t_seen))
+            self._recalls.remove(best)
+            entry.told = best.told
+            entry.directions.update(best.directions)
 
     # ----------------------------------------------------------------- queries
     def get(self, track_id: int) -> ObjectState | None:
