@@ -304,8 +304,11 @@ class RunWiring:
                 trigger, self._describe_request = "request", None
             if trigger is None:
                 trigger = self._caption_triggers.pop(frame.index, "scene_change")
-            # A new scene, or the user asking, gets the whole view, warned objects included.
-            warned = [] if trigger in ("scene_change", "image", "request") else list(self._warned)
+            # A photo of a folder, or the user asking, gets the whole view, warned objects
+            # included. Otherwise what was warned about since the view last changed (a cut
+            # clears the list: _view_changed) is left out, new scene or not: right after
+            # "Dog on the left, very near", "A bedroom with a bed." is the brief description.
+            warned = [] if trigger in ("image", "request") else list(self._warned)
         with self.shared.lock:
             if self.detector_path and not self.opts.every_frame:
                 # Ground the caption in detections of this frame or a later
@@ -369,6 +372,8 @@ class RunWiring:
         decision = self.gate.update(frame)
         if self.opts.log_gate:
             self.events.emit("gate", frame=frame.index, t=self._event_time(frame), **decision.as_log_fields())
+        if decision.state == "moving" and decision.score >= 100.0:
+            self._view_changed(frame)
         if decision.quality_changed:
             if decision.quality != "ok":
                 self.notice(decision.quality, event="quality", frame=frame.index)
@@ -377,6 +382,16 @@ class RunWiring:
         if not (decision.fire and self.cfg.caption.enabled):
             return None
         return self._due(decision.frame or frame, decision.trigger or "scene_change")
+
+    def _view_changed(self, frame: Frame) -> None:
+        """The view changed, not shifted (a cut, a turn, the gate's score 100): a description
+        still waiting describes a scene no longer in front (dropped ``superseded``), and what
+        was warned about belongs to that scene (the next description may name it again)."""
+        supersede = getattr(self.speaker, "supersede_descriptions", None)
+        if supersede is not None:
+            supersede(frame.t_capture)
+        with self.shared.lock:
+            self._warned = []
 
     def _due(self, frame: Frame, trigger: str) -> Frame:
         """Record the trigger of a frame about to be described (bounded: the slot may drop frames)."""
