@@ -278,3 +278,51 @@ def test_an_object_seen_again_nearer_or_approaching_is_said_at_once() -> None:
     assert rig.said()[0] == "Person ahead, 4 metres" and later, rig.said()
     assert "approaching" in later[0]["text"] or "very near" in later[0]["text"], rig.said()
     assert later[0]["t"] - t_back < 1.25, later
+
+
+# ------------------------------------------------------------------ descriptions between warnings
+
+
+def test_a_description_waits_for_a_gap_after_warnings_and_a_cut_supersedes_it() -> None:
+    from assist.speech.arbiter import DESCRIPTION_GAP_S
+
+    def start_of(rig: Rig, text: str) -> float | None:
+        return next((e["t"] for e in rig.speech_events("start") if e["text"] == text), None)
+
+    def end_of(rig: Rig, text: str) -> float:
+        return next(e["t"] for e in rig.speech_events("end") if e["text"] == text)
+
+    # The run's first description may follow the warnings at once (the user wants to know where they are).
+    rig = Rig()
+    rig.arb.say("Bus ahead, very near", Priority.IMPORTANT, t_capture=0.0)
+    rig.clock.advance_to(0.1)
+    rig.arb.say("A street with a bus.", Priority.TEXT, t_capture=0.1)
+    rig.arb.flush()
+    assert start_of(rig, "A street with a bus.") == end_of(rig, "Bus ahead, very near")
+    # Later ones wait for a gap after a warning ...
+    rig.clock.advance_to(6.0)
+    rig.arb.say("Dog on the left, very near", Priority.IMPORTANT, t_capture=6.0)
+    rig.clock.advance_to(6.5)
+    rig.arb.say("A bedroom with a bed.", Priority.TEXT, t_capture=6.5)
+    rig.arb.flush()
+    gap = start_of(rig, "A bedroom with a bed.") - end_of(rig, "Dog on the left, very near")
+    assert abs(gap - DESCRIPTION_GAP_S) < 1e-6, gap
+    # ... and one still waiting when the view changes is of a scene no longer in front: dropped.
+    rig.clock.advance_to(12.0)
+    rig.arb.say("Car ahead, very near", Priority.IMPORTANT, t_capture=12.0)
+    rig.clock.advance_to(12.2)
+    rig.arb.say("A parking lot.", Priority.TEXT, t_capture=12.2)
+    rig.clock.advance_to(12.5)
+    assert rig.arb.supersede_descriptions(12.5) == 1
+    rig.arb.flush()
+    assert start_of(rig, "A parking lot.") is None
+    assert [e["reason"] for e in rig.speech_events("dropped") if e["text"] == "A parking lot."] == ["superseded"]
+    # A newer description supersedes a waiting one too (never two descriptions back to back).
+    rig.clock.advance_to(20.0)
+    rig.arb.say("Truck on the right, very near", Priority.IMPORTANT, t_capture=20.0)
+    rig.arb.say("A road.", Priority.TEXT, t_capture=20.0)
+    rig.clock.advance_to(20.5)
+    rig.arb.say("A road with a car.", Priority.TEXT, t_capture=20.5)
+    rig.arb.flush()
+    assert start_of(rig, "A road.") is None and start_of(rig, "A road with a car.") is not None
+    assert [e["reason"] for e in rig.speech_events("dropped") if e["text"] == "A road."] == ["superseded"]

@@ -43,7 +43,7 @@ from assist.core.frames import Frame, LatestFrameSlot
 from assist.core.log_lock import LogInUse
 from assist.core.priority import Priority
 from assist.describe import Describer, SceneGating
-from assist.describe.from_detections import WarnedObject, merge_recent
+from assist.describe.from_detections import WarnedObject, merge_recent, remember_warned
 from assist.hazards import Detector, HazardAnalysis
 from assist.runtime.console_outputs import preview_gone, print_outputs, run_outputs
 from assist.runtime.control import ControlSession
@@ -193,10 +193,17 @@ class RunWiring:
         return {"hazard": int(self.hazard_slot.pending), "caption": int(self.caption_slot.pending)}
 
     # ------------------------------------------------------------------ notices
-    def notice(self, key: str, *, event: str | None = None, frame: int | None = None) -> None:
-        """Speak a status notice (``camera_lost``, ``too_dark``, ...) and log it (one event)."""
+    def notice(self, key: str, *, event: str | None = None, frame: int | None = None, **details: Any) -> None:
+        """Speak a status notice (``camera_lost``, ``too_dark``, ...) and log it: one event with ``details``."""
         text = self.speak_notice(key, frame=frame)  # said: its SAY line shows it on the console
-        self.events.status(event or key, text=text, frame=frame, said=self.announcer is not None)
+        self.events.status(event or key, text=text, frame=frame, said=self.announcer is not None, **details)
+
+    def worker_notice(self, worker: str, ok: bool, *, kind: str | None = None, message: str | None = None,
+                      frame: int | None = None) -> None:
+        """A worker's state changed: say "... unavailable" / "... back" and log ONE status event
+        (``worker_fault`` with ``kind``, ``message``; ``worker_recovered``) with the words, as for the camera."""
+        self.notice(f"{worker}_{'back' if ok else 'unavailable'}", event="worker_recovered" if ok else "worker_fault",
+                    frame=frame, worker=worker, **({} if ok else {"kind": kind, "message": message}))
 
     def speak_notice(self, key: str, *, frame: int | None = None) -> str:
         """Speak a notice (a state, see Announcer.state) without logging it; return its words
@@ -267,13 +274,8 @@ class RunWiring:
     def _remember_warned(self, announcements: list[Any]) -> None:
         """Keep what was just warned about (a few seconds' worth) for the next description."""
         with self.shared.lock:
-            t_now = max(a.t_capture for a in announcements)
-            self._warned = [w for w in self._warned if w.t >= t_now - WARNED_WINDOW_S]
-            # A group warning ("Four people on the left") covers every track it counted.
-            boxes = {getattr(tr, "track_id", None): tuple(tr.bbox) for tr in self.shared.tracks}
-            for a in announcements:
-                for tid in getattr(a, "track_ids", ()) or (a.track_id,):
-                    self._warned.append(WarnedObject(a.label, boxes.get(tid, tuple(a.bbox)), a.t_capture))
+            boxes = {tr.track_id: tuple(tr.bbox) for tr in self.shared.tracks}
+            self._warned = remember_warned(self._warned, announcements, boxes, WARNED_WINDOW_S)
 
     # ------------------------------------------------------------------ captions
     def make_caption_state(self) -> CaptionState:
@@ -304,10 +306,8 @@ class RunWiring:
                 trigger, self._describe_request = "request", None
             if trigger is None:
                 trigger = self._caption_triggers.pop(frame.index, "scene_change")
-            # A photo of a folder, or the user asking, gets the whole view, warned objects
-            # included. Otherwise what was warned about since the view last changed (a cut
-            # clears the list: _view_changed) is left out, new scene or not: right after
-            # "Dog on the left, very near", "A bedroom with a bed." is the brief description.
+            # A photo of a folder, or the user asking, gets the whole view. Otherwise what was warned
+            # about since the view changed (_view_changed) is left out: "A bedroom with a bed." after "Dog ...".
             warned = [] if trigger in ("image", "request") else list(self._warned)
         with self.shared.lock:
             if self.detector_path and not self.opts.every_frame:
@@ -384,11 +384,9 @@ class RunWiring:
         return self._due(decision.frame or frame, decision.trigger or "scene_change")
 
     def _view_changed(self, frame: Frame) -> None:
-        """The view changed, not shifted (a cut, a turn, the gate's score 100): a description
-        still waiting describes a scene no longer in front (dropped ``superseded``), and what
-        was warned about belongs to that scene (the next description may name it again)."""
-        supersede = getattr(self.speaker, "supersede_descriptions", None)
-        if supersede is not None:
+        """The view changed, not shifted (a cut, a turn: gate score 100): a waiting description is of a scene
+        no longer in front (dropped ``superseded``); what was warned about may be described again."""
+        if (supersede := getattr(self.speaker, "supersede_descriptions", None)) is not None:
             supersede(frame.t_capture)
         with self.shared.lock:
             self._warned = []
