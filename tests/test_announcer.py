@@ -235,7 +235,7 @@ def _look_away_and_back(rig: Rig, gap_s: float, back: Detection) -> tuple[list[s
 
 
 def test_the_same_object_seen_again_after_a_look_away_is_not_news() -> None:
-    from assist.hazards.world import TOLD_MEMORY_S
+    TOLD_MEMORY_S = HazardConfig().told_memory_s  # noqa: N806 - the default, as the config names it
 
     # Longer than the class cool-down, so only the world's memory keeps it quiet.
     gap = HazardConfig().class_cooldown_s + 1.0

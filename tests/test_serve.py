@@ -220,7 +220,7 @@ def test_server_lost_mid_run_then_back(serve_venv: Path, detector_path: Path, vi
                                        tmp_path: Path) -> None:
     clip = _long_clip(videos_dir, tmp_path / "walk.mp4", 150)
     config = tmp_path / "fast.toml"
-    config.write_text("[hazards]\nconfirm_frames = 1\nclass_cooldown_s = 0.0\ndeadline_s = 2.0\n"
+    config.write_text("[hazards]\nconfirm_frames = 1\nclass_cooldown_s = 0.0\ntold_memory_s = 0.0\ndeadline_s = 2.0\n"
                       "[caption]\nenabled = false\n")
     port = free_port_triple()
     srv = ServerProcess(port, detector=str(detector_path))

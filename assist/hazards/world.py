@@ -23,10 +23,10 @@ What the user was told outlives the track (Soundscape's callout history): a
 track that ends (the view turned away, a cut, the detector lost it) leaves
 its last told state behind, keyed by class and the directions it was seen
 in (a zoom or a turn moves an object across the view: where it was last
-seen need not be where it comes back), for ``TOLD_MEMORY_S`` after it was
-last seen. A new track of the same class in one of those directions claims
-one such memory (one object each, the most
-recently seen first) and starts with it as its ``told``: the policy then
+seen need not be where it comes back), for ``hazards.told_memory_s``
+(default ``TOLD_MEMORY_S``) after it was last seen. A new track of the same
+class in one of those directions claims one such memory (one object each;
+see ``_claim``) and starts with it as its ``told``: the policy then
 treats it as the object already announced, so a glance away and back is not
 news unless the object's state got worse (nearer, approaching). A camera
 outage (``reset``) forgets it all: what comes back is warned about afresh.
@@ -72,9 +72,10 @@ MIN_GROWTH = 0.08          # ln-distance must have shrunk this much over the win
 RELEASE_TTC_FACTOR = 1.5   # stop "approaching" only when TTC exceeds threshold * this
 DISTANCE_SMOOTHING = 3     # median of this many latest distance estimates
 # How long what the user was told about an object outlives its track (from when it
-# was last seen). A look away and back, or a cut in the footage, is seconds; after
-# this long the scene may have changed, and a warning is worth repeating. The dense
-# clip (bench/dense_clip.py) returns to the bus 5 s after leaving it.
+# was last seen): hazards.told_memory_s, this by default. A look away and back, or a
+# cut in the footage, is seconds; after this long the scene may have changed, and a
+# warning is worth repeating. The dense clip (bench/dense_clip.py) returns to the bus
+# 5 s after leaving it.
 TOLD_MEMORY_S = 10.0
 
 
@@ -234,7 +235,7 @@ class WorldModel:
             for tid in list(self._entries):
                 if tid not in live:
                     self._forget(self._entries.pop(tid))
-            self._recalls = [r for r in self._recalls if t - r.t_seen <= TOLD_MEMORY_S]
+            self._recalls = [r for r in self._recalls if t - r.t_seen <= cfg.told_memory_s]
             measured: list[tuple[_Entry, ObjectState]] = []
             for tr in tracks:
                 entry = self._entries.setdefault(tr.track_id, _Entry())
