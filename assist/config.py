@@ -154,6 +154,8 @@ class HazardConfig:
     ahead_width: float = opt(0.34, "width of the central 'ahead' band (fraction of frame)", min=0.05, max=1.0)
     class_cooldown_s: float = opt(6.0, "the same news (class and severity) is not announced again for this long",
                                   min=0.0, max=600.0)
+    told_memory_s: float = opt(10.0, "an object seen again this long after it left the view is not news unless "
+                               "worse (0 = every return is news)", min=0.0, max=600.0)
     high: list[str] = opt(["car", "bus", "truck", "bicycle", "motorcycle", "train"],
                           "high tier: announced when in the walking path even if far")
     medium: list[str] = opt(["person", "dog", "horse", "cow"], "medium tier: announced when near or approaching")

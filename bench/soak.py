@@ -50,7 +50,8 @@ from assist.app.errors import exit_code  # noqa: E402
 from assist.capture.sources import SourceSpec, open_source  # noqa: E402
 from assist.config import CameraConfig, load_config  # noqa: E402
 from assist.runtime.options import RunOptions, RunSeams  # noqa: E402
-from assist.runtime.run import RunWiring, run_pipeline  # noqa: E402
+from assist.runtime.pipeline import run_pipeline  # noqa: E402
+from assist.runtime.run import RunWiring  # noqa: E402
 from assist.runtime.signals import StopSignal  # noqa: E402
 from assist.speech.arbiter import SpeechDecision  # noqa: E402
 

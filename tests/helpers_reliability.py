@@ -44,6 +44,7 @@ rate_hz = 5.0
 deadline_s = 2.0
 confirm_frames = 1
 class_cooldown_s = 0.0
+told_memory_s = 0.0  # the pulse clip shows the same bus again and again: each pulse must be news
 [speech]
 repeat_cooldown_s = 0.0
 earcon = false

@@ -211,3 +211,118 @@ def test_hazard_event_fields_carry_distance_clock_and_ttc() -> None:
         assert 0.2 <= f["distance_m"] <= 200 and 1 <= f["clock"] <= 12
         assert f["ttc_s"] is None or f["ttc_s"] > 0
     assert any(a.approaching and a.ttc_s is not None and a.ttc_s < 4.0 for a in anns)
+
+
+# ------------------------------------------------------------------ what the user was told outlives the track
+
+
+def _look_away_and_back(rig: Rig, gap_s: float, back: Detection) -> tuple[list[str], float]:
+    """A person near ahead for 1 s, then nothing for ``gap_s`` (its track ends), then ``back`` for 1 s.
+    Returns what was said and when the object came back."""
+    t = 0.0
+    while t < 1.0:
+        rig.step(t, [person(0.5, 0.42)])
+        t += 0.125
+    while t < 1.0 + gap_s:
+        rig.step(t, [])
+        t += 0.125
+    t_back = t
+    while t < t_back + 1.0:
+        rig.step(t, [back])
+        t += 0.125
+    rig.arb.flush()
+    return rig.said(), t_back
+
+
+def test_the_same_object_seen_again_after_a_look_away_is_not_news() -> None:
+    TOLD_MEMORY_S = HazardConfig().told_memory_s  # noqa: N806 - the default, as the config names it
+
+    # Longer than the class cool-down, so only the world's memory keeps it quiet.
+    gap = HazardConfig().class_cooldown_s + 1.0
+    assert gap < TOLD_MEMORY_S
+    rig = Rig()
+    said, _ = _look_away_and_back(rig, gap, person(0.5, 0.42))
+    assert said == ["Person ahead, 4 metres"], said
+    assert rig.an.world.objects and rig.an.world.objects[0].track_id != 1  # a new track: the memory carried it
+    # Past the memory it is news again; and another side is another object.
+    for gap_s, back in ((TOLD_MEMORY_S + 1.0, person(0.5, 0.42)), (gap, person(0.12, 0.42))):
+        rig = Rig()
+        said, _ = _look_away_and_back(rig, gap_s, back)
+        assert len(said) == 2 and said[0] == "Person ahead, 4 metres", (gap_s, said)
+
+
+def test_an_object_seen_again_nearer_or_approaching_is_said_at_once() -> None:
+    """Never trade away a warning that matters: the memory only silences the same or a better state."""
+    gap = HazardConfig().class_cooldown_s + 1.0
+    # Back very near (worse than the "near" it was told): said at once.
+    rig = Rig()
+    said, t_back = _look_away_and_back(rig, gap, person(0.5, 0.75))
+    assert len(said) == 2 and "very near" in said[1], said
+    start = [e for e in rig.speech_events("start") if "very near" in e["text"]][0]
+    assert start["t"] - t_back < 0.6, start  # as soon as confirmed (3 runs at 8 Hz)
+    # Back and closing fast (approaching): said at once too.
+    rig = Rig()
+    t = 0.0
+    while t < 1.0:
+        rig.step(t, [person(0.5, 0.42)])
+        t += 0.125
+    while t < 1.0 + gap:
+        rig.step(t, [])
+        t += 0.125
+    t_back = t
+    while t < t_back + 1.25:
+        rig.step(t, [person(0.5, 0.42 * 3.0 / (3.0 - (t - t_back)))])  # closing: 3 s to contact
+        t += 0.125
+    rig.arb.flush()
+    later = [e for e in rig.speech_events("start") if e["t"] >= t_back]
+    assert rig.said()[0] == "Person ahead, 4 metres" and later, rig.said()
+    assert "approaching" in later[0]["text"] or "very near" in later[0]["text"], rig.said()
+    assert later[0]["t"] - t_back < 1.25, later
+
+
+# ------------------------------------------------------------------ descriptions between warnings
+
+
+def test_a_description_waits_for_a_gap_after_warnings_and_a_cut_supersedes_it() -> None:
+    from assist.speech.arbiter import DESCRIPTION_GAP_S
+
+    def start_of(rig: Rig, text: str) -> float | None:
+        return next((e["t"] for e in rig.speech_events("start") if e["text"] == text), None)
+
+    def end_of(rig: Rig, text: str) -> float:
+        return next(e["t"] for e in rig.speech_events("end") if e["text"] == text)
+
+    # The run's first description may follow the warnings at once (the user wants to know where they are).
+    rig = Rig()
+    rig.arb.say("Bus ahead, very near", Priority.IMPORTANT, t_capture=0.0)
+    rig.clock.advance_to(0.1)
+    rig.arb.say("A street with a bus.", Priority.TEXT, t_capture=0.1)
+    rig.arb.flush()
+    assert start_of(rig, "A street with a bus.") == end_of(rig, "Bus ahead, very near")
+    # Later ones wait for a gap after a warning ...
+    rig.clock.advance_to(6.0)
+    rig.arb.say("Dog on the left, very near", Priority.IMPORTANT, t_capture=6.0)
+    rig.clock.advance_to(6.5)
+    rig.arb.say("A bedroom with a bed.", Priority.TEXT, t_capture=6.5)
+    rig.arb.flush()
+    gap = start_of(rig, "A bedroom with a bed.") - end_of(rig, "Dog on the left, very near")
+    assert abs(gap - DESCRIPTION_GAP_S) < 1e-6, gap
+    # ... and one still waiting when the view changes is of a scene no longer in front: dropped.
+    rig.clock.advance_to(12.0)
+    rig.arb.say("Car ahead, very near", Priority.IMPORTANT, t_capture=12.0)
+    rig.clock.advance_to(12.2)
+    rig.arb.say("A parking lot.", Priority.TEXT, t_capture=12.2)
+    rig.clock.advance_to(12.5)
+    assert rig.arb.supersede_descriptions(12.5) == 1
+    rig.arb.flush()
+    assert start_of(rig, "A parking lot.") is None
+    assert [e["reason"] for e in rig.speech_events("dropped") if e["text"] == "A parking lot."] == ["superseded"]
+    # A newer description supersedes a waiting one too (never two descriptions back to back).
+    rig.clock.advance_to(20.0)
+    rig.arb.say("Truck on the right, very near", Priority.IMPORTANT, t_capture=20.0)
+    rig.arb.say("A road.", Priority.TEXT, t_capture=20.0)
+    rig.clock.advance_to(20.5)
+    rig.arb.say("A road with a car.", Priority.TEXT, t_capture=20.5)
+    rig.arb.flush()
+    assert start_of(rig, "A road.") is None and start_of(rig, "A road with a car.") is not None
+    assert [e["reason"] for e in rig.speech_events("dropped") if e["text"] == "A road."] == ["superseded"]

@@ -51,13 +51,21 @@ GOLDEN_HAZARDS = [
 # Issue 15 changed the captions on purpose: descriptions from detections are
 # sentences (place when the objects imply it, counts of the sure boxes only,
 # sides only for big movers off to one side), and the first one (frame 8,
-# trigger startup) leaves out the bus warned about at frame 2.
+# trigger startup) leaves out the bus warned about at frame 2. Then, on purpose
+# (issue 15, talk share): a description leaves out what was warned about since
+# the view last changed, whatever its trigger (before, a scene_change trigger
+# named everything again): at frame 66 the people just warned about ("Two
+# people ahead, approaching", same frame) are left out. With issue 17's
+# confirmation by evidence, the warnings about the turn-back scene (frames
+# 264-282) name one of the two people on the left, so the last description
+# still names the people there (issue 15's branch alone, whose warnings
+# grouped both, said "Nothing else recognisable in view.").
 GOLDEN_CAPTIONS = [
     (8, "A person."),
-    (66, "A street with a truck, a bus and three people."),
+    (66, "A street with a truck and a bus."),
     (106, "A bus and two people on the left."),
     (173, "Two people."),
-    (283, "A bus and two people on the left."),
+    (283, "Two people on the left."),
 ]
 # What the golden run must share with a run on any CPU. The int8 detector's
 # scores and boxes differ slightly between instruction sets (AVX2 vs AVX-512
@@ -208,8 +216,8 @@ def test_golden_matching_tolerates_cpu_rounding_and_nothing_more(labels: list[st
     missing = GOLDEN_HAZARDS[:-1]
     extra = [*GOLDEN_HAZARDS, (290, "Bus ahead, very near")]
     assert not any(matches(h) for h in (late, other_segment, wrong_direction, missing, extra))
-    assert caption_gist("A truck ahead, a bus ahead, two people ahead, and more.", labels) == \
-        caption_gist(GOLDEN_CAPTIONS[1][1], labels) != caption_gist("A bus ahead, two people on the left.", labels)
+    assert caption_gist("A street with a bus and a truck.", labels) == \
+        caption_gist(GOLDEN_CAPTIONS[1][1], labels) != caption_gist("A street with a truck, a bus and two people.", labels)
 
 
 def test_demo_exercises_caption_scene_change_and_approaching_vehicle(every_frame_log: list[dict]) -> None:

@@ -11,7 +11,7 @@ from assist.app.errors import exit_code
 from assist.config import Config
 from assist.core.events import ListSink
 from assist.runtime.options import RunOptions
-from assist.runtime.run import run_pipeline
+from assist.runtime.pipeline import run_pipeline
 from assist.runtime.signals import StopSignal
 from helpers_clips import load_photo, still, write_video
 

@@ -102,9 +102,16 @@ def fault_runs(media: dict[str, Path], detector_path: Path, tmp_path_factory: py
 
 
 def _one_notice(run: Run, text: str) -> dict[str, Any]:
-    """The run raised exactly one spoken notice ``text``, and it was spoken; return its status event."""
+    """The run raised exactly one spoken notice ``text``, and it was spoken; return its status event.
+
+    One status event per change of state, carrying both the details and the spoken words:
+    no separate event for the notice (``event`` = the notice's key)."""
     faults = run.of("status", event="worker_fault")
     assert [f["text"] for f in faults] == [text], (faults, run)
+    assert faults[0]["worker"] in ("hazards", "captions") and faults[0]["kind"] in ("error", "hung", "gave_up")
+    assert faults[0]["message"] and faults[0]["said"] is True, faults[0]
+    for key in ("hazards_unavailable", "captions_unavailable", "hazards_back", "captions_back"):
+        assert not run.of("status", event=key), (key, run.of("status", event=key))
     said = run.of("speech", text=text, event="start")
     # A state notice cut off by an urgent warning is said again after it (issue 15):
     # one notice, heard in full once.
@@ -126,6 +133,7 @@ def test_a_caption_call_that_raises_is_restarted_with_one_notice_and_hazards_go_
     fault = _one_notice(run, CAPTION_NOTICE)
     recovered = run.of("status", event="worker_recovered", worker="captions")
     assert len(recovered) == 1, recovered
+    assert recovered[0]["text"] == notice("captions_back") and recovered[0]["said"] is True, recovered
     assert run.index(recovered[0]) > run.index(fault)
     assert run.after(recovered[0], "caption"), "no caption after the captioner came back"
     # The other half never stopped: warnings about several bus appearances came after the fault.
@@ -155,6 +163,8 @@ def test_a_detector_call_that_raises_is_restarted_with_one_notice_and_captions_g
     assert run.after(fault, "caption"), "captions stopped with the detector"
     recovered = run.of("status", event="worker_recovered", worker="hazards")
     assert len(recovered) == 1 and run.index(recovered[0]) > run.index(fault)
+    assert recovered[0]["text"] == notice("hazards_back"), recovered
+    assert run.of("speech", text=notice("hazards_back"), event="start"), "the recovery was not said"
     assert run.after(recovered[0], "hazard"), "no warning after the detector came back"
 
 

@@ -127,6 +127,8 @@ def test_every_frame_run_waits_for_a_lost_server_and_skips_no_frame(serve_venv: 
     log = read_log(log_path)
     texts = [e.get("text") for e in log if e["type"] == "status"]
     assert texts.index("Hazard detection back") > texts.index("Hazard detection unavailable")
+    changes = [e["event"] for e in log if e["type"] == "status" and e.get("worker") == "hazards"]
+    assert changes == ["worker_fault", "worker_recovered"], changes  # one event per change, with its words
     # Deterministic despite the outage: the frames were waited for, not skipped.
     assert [h for h in hazards(log) if h[0] < FRAMES] == local_hazards
     assert log[-1]["event"] == "stopped" and log[-1]["exit_code"] == 0
@@ -218,7 +220,7 @@ def test_server_lost_mid_run_then_back(serve_venv: Path, detector_path: Path, vi
                                        tmp_path: Path) -> None:
     clip = _long_clip(videos_dir, tmp_path / "walk.mp4", 150)
     config = tmp_path / "fast.toml"
-    config.write_text("[hazards]\nconfirm_frames = 1\nclass_cooldown_s = 0.0\ndeadline_s = 2.0\n"
+    config.write_text("[hazards]\nconfirm_frames = 1\nclass_cooldown_s = 0.0\ntold_memory_s = 0.0\ndeadline_s = 2.0\n"
                       "[caption]\nenabled = false\n")
     port = free_port_triple()
     srv = ServerProcess(port, detector=str(detector_path))
@@ -238,8 +240,9 @@ def test_server_lost_mid_run_then_back(serve_venv: Path, detector_path: Path, vi
         assert srv.wait_ports_closed(), "tritonserver did not exit after its parent was killed"
         srv = ServerProcess(port, detector=str(detector_path))
         srv.wait_ready()
-        log = _wait_log(log_path, lambda log: any(e.get("event") == "hazards_back" for e in log), 90)
-        back_at = next(e["t"] for e in log if e.get("event") == "hazards_back")
+        # One status event per change: worker_recovered carries the spoken "Hazard detection back".
+        log = _wait_log(log_path, lambda log: any(e.get("event") == "worker_recovered" for e in log), 90)
+        back_at = next(e["t"] for e in log if e.get("event") == "worker_recovered")
         _wait_log(log_path, lambda log: any(e["type"] == "hazard" and e["t"] > back_at for e in log), 60)
         agent.send_signal(signal.SIGTERM)
         out, err = agent.communicate(timeout=30)
@@ -253,8 +256,13 @@ def test_server_lost_mid_run_then_back(serve_venv: Path, detector_path: Path, vi
     log = read_log(log_path)
     texts = [e.get("text") for e in log if e["type"] == "status"]
     assert "Hazard detection unavailable" in texts and "Hazard detection back" in texts
-    # One outage, one notice each way (no flapping while the server restarts).
+    # One outage, one notice each way (no flapping while the server restarts), each ONE status
+    # event carrying the details and the spoken words.
     assert texts.count("Hazard detection back") == 1
+    back = [e for e in log if e["type"] == "status" and e.get("text") == "Hazard detection back"]
+    assert back[0]["event"] == "worker_recovered" and back[0]["worker"] == "hazards", back
+    faults = [e for e in log if e["type"] == "status" and e.get("text") == "Hazard detection unavailable"]
+    assert all(e["event"] == "worker_fault" and e["worker"] == "hazards" and e["kind"] for e in faults), faults
     lost = texts.index("Hazard detection unavailable")
     assert texts.index("Hazard detection back") > lost
     assert log[-1]["type"] == "status" and log[-1]["event"] == "stopped" and log[-1]["exit_code"] == 0

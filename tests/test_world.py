@@ -111,6 +111,38 @@ def test_the_user_is_told_the_state_that_was_said() -> None:
     assert world.get(1) is None
 
 
+def test_what_the_user_was_told_outlives_the_track_and_is_claimed_once_per_object() -> None:
+    """Two people told about, one drifting from ahead to the left (a zoom), leave the view;
+    back after a cut, one ahead and one on the left, each new track inherits one told
+    state; a third person, on the right, is new. Later than TOLD_MEMORY_S nobody inherits."""
+    from assist.hazards.world import TOLD_MEMORY_S
+
+    def run(gap_s: float) -> list:
+        world = WorldModel(HazardConfig())
+        tracker = IouTracker()
+        t = 0.0
+        for k in range(9):  # A stays on the left; B drifts from ahead to the left
+            dets = [Detection("person", 0.9, pinhole_box("person", 4.0, cx=0.12)),
+                    Detection("person", 0.9, pinhole_box("person", 4.0, cx=0.5 - 0.03 * k))]
+            world.update(tracker.update(dets, t), t)
+            if k == 0:
+                for obj in world.objects:
+                    world.mark_told(obj.track_id, t)
+            t += 0.125
+        assert {o.direction for o in world.objects} == {"left"}
+        while t < 1.0 + gap_s:
+            world.update(tracker.update([], t), t)
+            t += 0.125
+        assert not world.objects and (gap_s > TOLD_MEMORY_S or len(world.recalls) == 2)
+        back = [Detection("person", 0.9, pinhole_box("person", 4.0, cx=c)) for c in (0.12, 0.5, 0.88)]
+        return world.update(tracker.update(back, t), t)
+
+    back = {r.direction: r for r in run(3.0)}
+    assert back["left"].told is not None and back["ahead"].told is not None and back["right"].told is None
+    assert back["left"].track_id > 2 and back["ahead"].told.proximity == "near"
+    assert all(r.told is None for r in run(TOLD_MEMORY_S + 1.0))
+
+
 # ------------------------------------------------------------------ the real detector
 
 

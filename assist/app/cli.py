@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None, *, seams: RunSeams | None = None) -> int
             from assist.app.image_command import describe_image_cli
 
             return describe_image_cli(Path(opts.source_value), cfg)
-        from assist.runtime.run import run_pipeline
+        from assist.runtime.pipeline import run_pipeline
 
         return run_pipeline(cfg, opts, exit_code=exit_code, stop=stop, hard_exit=True, seams=seams)
     except KeyboardInterrupt:

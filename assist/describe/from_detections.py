@@ -43,6 +43,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from assist.core.detection import Detection
 from assist.describe.caption_text import DEFAULT_AHEAD_WIDTH, english_name
@@ -368,6 +369,19 @@ def merge_recent(runs: Sequence[Sequence[Detection]]) -> list[Detection]:
     for run in reversed(runs):
         fresh = [d for d in run if not any(_same_object(o.label, o.bbox, d) for o in out)]
         out.extend(fresh)
+    return out
+
+
+def remember_warned(warned: Sequence[WarnedObject], announcements: Sequence[Any],
+                    boxes: dict[int, tuple[float, float, float, float]], window_s: float) -> list[WarnedObject]:
+    """``warned`` (the last ``window_s`` of it) plus what ``announcements`` (hazard
+    decisions: label, track_id(s), bbox, t_capture) warned about; a group warning
+    ("Four people on the left") covers every track it counted, at its box in ``boxes``."""
+    t_now = max(a.t_capture for a in announcements)
+    out = [w for w in warned if w.t >= t_now - window_s]
+    for a in announcements:
+        for tid in getattr(a, "track_ids", ()) or (a.track_id,):
+            out.append(WarnedObject(a.label, boxes.get(tid, tuple(a.bbox)), a.t_capture))
     return out
 
 

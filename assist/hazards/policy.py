@@ -26,13 +26,16 @@ approaching, 2 very near. A track is announced when it first becomes relevant
 for its tier, and again only when its rank rises above the highest rank
 already announced (-> approaching -> very near); nothing is repeated while
 nothing gets worse, and a track that backs off and comes back does not repeat
-either. far -> near alone is not news worth a second phrase: an object that
+either; nor does an object re-acquired after its track ended (a look away
+and back, a cut): it inherits what the user was told about the same class
+in the same direction (``assist.hazards.world``, ``TOLD_MEMORY_S``) as its
+announced rank, so only a worse state speaks. far -> near alone is not news worth a second phrase: an object that
 comes nearer by itself or by the user walking to it shows as approaching.
 
 Per-class cool-down: the same news (class and rank) is not spoken twice within
 ``class_cooldown_s``: after "Person ahead, very near", a second person turning
-very near a second later stays silent (its state is recorded, so it speaks
-only if it gets worse still), while "Car ahead, approaching" after "Car ahead"
+very near a second later stays silent (its state is recorded, as told in
+the world model, so it speaks only if it gets worse still), while "Car ahead, approaching" after "Car ahead"
 is new and spoken. Tracks of one class that become relevant together are one
 phrase ("Three people ahead").
 """
@@ -224,7 +227,12 @@ class HazardPolicy:
             tier = self.tier_of(tr.label)
             views.append(TrackView(tr.track_id, tr.label, tr.bbox, tr.confidence, tier, rec.direction,
                                    rec.proximity, rec.approaching, rec.ttc_s, rec.distance_m, rec.clock))
-            dec = self._decisions.setdefault(tr.track_id, _Decision())
+            dec = self._decisions.get(tr.track_id)
+            if dec is None:
+                # A re-acquired object (see WorldModel._claim): already announced at what it was told.
+                told = rec.told
+                dec = self._decisions[tr.track_id] = _Decision(
+                    -1 if told is None else self._rank(told.proximity, told.approaching))
             if (tier is None or tr.streak < min_runs(cfg) or not rec.confirmed or not self._big_enough(rec)
                     or not self._relevant(tier, rec.proximity, rec.approaching, rec.direction, rec.in_path)):
                 continue
@@ -275,6 +283,10 @@ class HazardPolicy:
             last = self._class_last.get(label)
             if last is not None and last[1] >= rank and t - last[0] < cfg.class_cooldown_s:
                 log.debug("hazard %s #%d rank %d suppressed by the class cool-down", label, lead_tr.track_id, rank)
+                # Covered by the news just said about its class: to the world model it was told
+                # (so it is not news either when it comes back after a look away).
+                for m in members:
+                    self.world.mark_told(m[0].track_id, t)
                 continue
             self._class_last[label] = (t, rank)
             count = len(members)

@@ -19,6 +19,18 @@ window is left out, so an object sliding into view is not approaching). The
 class prior cancels out: a wrong prior scales the distance but not the TTC.
 TTC is None when the object is not closing (or the history is too short).
 
+What the user was told outlives the track (Soundscape's callout history): a
+track that ends (the view turned away, a cut, the detector lost it) leaves
+its last told state behind, keyed by class and the directions it was seen
+in (a zoom or a turn moves an object across the view: where it was last
+seen need not be where it comes back), for ``hazards.told_memory_s``
+(default ``TOLD_MEMORY_S``) after it was last seen. A new track of the same
+class in one of those directions claims one such memory (one object each;
+see ``_claim``) and starts with it as its ``told``: the policy then
+treats it as the object already announced, so a glance away and back is not
+news unless the object's state got worse (nearer, approaching). A camera
+outage (``reset``) forgets it all: what comes back is warned about afresh.
+
 Thread safety: the hazard worker updates, the speech thread reads (when it
 composes an utterance); every access takes the model's lock and readers get
 copies.
@@ -60,6 +72,12 @@ MIN_GROWTH_SAMPLES = 4
 MIN_GROWTH = 0.08          # ln-distance must have shrunk this much over the window (8 %)
 RELEASE_TTC_FACTOR = 1.5   # stop "approaching" only when TTC exceeds threshold * this
 DISTANCE_SMOOTHING = 3     # median of this many latest distance estimates
+# How long what the user was told about an object outlives its track (from when it
+# was last seen): hazards.told_memory_s, this by default. A look away and back, or a
+# cut in the footage, is seconds; after this long the scene may have changed, and a
+# warning is worth repeating. The dense clip (bench/dense_clip.py) returns to the bus
+# 5 s after leaving it.
+TOLD_MEMORY_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +88,16 @@ class Told:
     approaching: bool
     distance_m: float
     t: float
+
+
+@dataclass(frozen=True)
+class Recall:
+    """What the user was told about an object whose track ended (see module doc)."""
+
+    label: str
+    directions: frozenset[str]  # every direction the object was seen in
+    told: Told
+    t_seen: float  # when the object was last seen
 
 
 @dataclass
@@ -107,6 +135,8 @@ class _Entry:
     centers: deque[float] = field(default_factory=lambda: deque(maxlen=3))
     distances: deque[float] = field(default_factory=lambda: deque(maxlen=DISTANCE_SMOOTHING))
     told: Told | None = None
+    fresh: bool = True  # not measured yet: a new track may claim a Recall
+    directions: set[str] = field(default_factory=set)  # every direction it was seen in
 
 
 def growth_rate(samples: list[tuple[float, float]]) -> float | None:
@@ -170,19 +200,23 @@ class WorldModel:
         self.assess = assess
         self.rule = ConfirmRule.from_config(cfg)  # evidence over time (assist/hazards/confirm.py)
         self._entries: dict[int, _Entry] = {}
+        self._recalls: list[Recall] = []  # told states of ended tracks, oldest first
         self._lock = threading.Lock()
         self.t_latest: float | None = None
 
     # ----------------------------------------------------------------- update
     def update(self, tracks: list[Track], t: float, aspect: float = DEFAULT_ASPECT) -> list[ObjectState]:
         """Measure every live track at time ``t``; return copies of the records of the visible ones."""
+        cfg = self.cfg
         live = {tr.track_id for tr in tracks}
         out: list[ObjectState] = []
         with self._lock:
             self.t_latest = t
             for tid in list(self._entries):
                 if tid not in live:
-                    del self._entries[tid]
+                    self._forget(self._entries.pop(tid))
+            self._recalls = [r for r in self._recalls if t - r.t_seen <= cfg.told_memory_s]
+            measured: list[tuple[_Entry, ObjectState, float]] = []  # (entry, record, confidence)
             for tr in tracks:
                 entry = self._entries.setdefault(tr.track_id, _Entry())
                 if not tr.visible:
@@ -191,10 +225,14 @@ class WorldModel:
                         entry.record.visible = False
                         entry.record.streak = 0
                     continue
-                rec = self._measure(tr, entry, t, aspect)
+                measured.append((entry, self._measure(tr, entry, t, aspect), tr.confidence))
+            self._claim([(e, r) for e, r, _ in measured if e.fresh])
+            for entry, rec, confidence in measured:
+                entry.fresh = False
+                entry.directions.add(rec.direction)
                 for state, raw in ((entry.proximity, rec.raw_proximity), (entry.approaching, rec.raw_approaching),
                                    (entry.present, True)):
-                    state.push(raw, t, tr.confidence, self.rule)
+                    state.push(raw, t, confidence, self.rule)
                 rec.proximity = str(entry.proximity.value or rec.raw_proximity)
                 rec.approaching = bool(entry.approaching.value)
                 rec.confirmed = entry.proximity.value is not None and bool(entry.present.value)
@@ -234,6 +272,35 @@ class WorldModel:
             in_path=in_walking_path(tr.bbox, dist, self.hfov_deg), proximity=raw_prox, approaching=False,
             raw_proximity=raw_prox, raw_approaching=raw_appr)
 
+    def _forget(self, entry: _Entry) -> None:
+        """A track ended: keep what the user was told about it (caller holds the lock)."""
+        rec = entry.record
+        if entry.told is not None and rec is not None:
+            self._recalls.append(Recall(rec.label, frozenset(entry.directions), entry.told, rec.t_seen))
+
+    def _claim(self, new: list[tuple[_Entry, ObjectState]]) -> None:
+        """New tracks inherit the told state (and directions) of ended objects of their class
+        seen in their direction, one ended object each (caller holds the lock).
+
+        A greedy matching: the new track with the fewest candidates chooses first, and
+        takes the most specific candidate (fewest directions), then the most recently
+        seen; so four people back in view after a cut find the four that left.
+        """
+        if not new or not self._recalls:
+            return
+
+        def candidates(rec: ObjectState) -> list[Recall]:
+            return [r for r in self._recalls if r.label == rec.label and rec.direction in r.directions]
+
+        for entry, rec in sorted(new, key=lambda er: len(candidates(er[1]))):
+            options = candidates(rec)
+            if not options:
+                continue
+            best = min(options, key=lambda r: (len(r.directions), -r.t_seen))
+            self._recalls.remove(best)
+            entry.told = best.told
+            entry.directions.update(best.directions)
+
     # ----------------------------------------------------------------- queries
     def get(self, track_id: int) -> ObjectState | None:
         """A copy of the object's latest record, or None when it is no longer tracked."""
@@ -257,7 +324,14 @@ class WorldModel:
                 r = entry.record
                 entry.told = Told(r.proximity, r.approaching, r.distance_m, t)
 
+    @property
+    def recalls(self) -> list[Recall]:
+        """What the user was told about objects whose tracks ended recently (oldest first)."""
+        with self._lock:
+            return list(self._recalls)
+
     def reset(self) -> None:
-        """Forget every object (after the camera was lost)."""
+        """Forget every object and what the user was told (after the camera was lost)."""
         with self._lock:
             self._entries.clear()
+            self._recalls.clear()

@@ -1,6 +1,7 @@
 """Runtime: one run of the pipeline, wired from the stage packages.
 
-``run`` (``run_pipeline`` and ``RunWiring``, the stages of one run and the
+``pipeline`` (``run_pipeline``: start one run, supervise it from the main
+thread, stop it), ``run`` (``RunWiring``, the stages of one run and the
 policy between them), ``live`` and ``every_frame`` (the two ways to drive the
 same stages), ``workers`` (supervised worker threads that own a model each),
 ``signals`` (``StopSignal``: Ctrl-C / SIGTERM), ``outputs`` (the overlay and

@@ -45,8 +45,8 @@ def run_live(run: RunWiring, factory: SourceFactory, first_source: FrameSource) 
 
         hazard_worker = SupervisedWorker(
             "hazards", run.make_hazard_state, hazard_step, stop=stop, deadline_s=cfg.hazards.deadline_s,
-            on_fault=lambda kind, msg: run.notice("hazards_unavailable", event="worker_fault"),
-            on_recovered=lambda: _recovered(run, "hazards"))
+            on_fault=lambda kind, msg: run.worker_notice("hazards", False, kind=kind, message=msg),
+            on_recovered=lambda: run.worker_notice("hazards", True))
         run.workers.append(hazard_worker)
     if cfg.caption.enabled:
         def caption_step(state: CaptionState) -> None:
@@ -56,8 +56,8 @@ def run_live(run: RunWiring, factory: SourceFactory, first_source: FrameSource) 
 
         caption_worker = SupervisedWorker(
             "captions", run.make_caption_state, caption_step, stop=stop, deadline_s=cfg.caption.deadline_s,
-            on_fault=lambda kind, msg: run.notice("captions_unavailable", event="worker_fault"),
-            on_recovered=lambda: _recovered(run, "captions"))
+            on_fault=lambda kind, msg: run.worker_notice("captions", False, kind=kind, message=msg),
+            on_recovered=lambda: run.worker_notice("captions", True))
         run.workers.append(caption_worker)
     # The detector comes up first; the captioner starts loading only once it is ready, so its imports and graph
     # loading (torch: 1.5-2.5 s of CPU) do not compete with the detector's start on a small machine (issue 17).
@@ -109,9 +109,3 @@ def _drain(run: RunWiring, timeout: float = 8.0) -> None:
         if not pending and not busy and run.speaker.wait_idle(0.05):
             return
         time.sleep(0.02)
-
-
-def _recovered(run: RunWiring, worker: str) -> None:
-    """A restarted worker works again: log it, and say so (the user heard "... unavailable")."""
-    run.events.status("worker_recovered", worker=worker)
-    run.notice(f"{worker}_back")

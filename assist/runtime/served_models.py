@@ -51,12 +51,11 @@ def hazards_waiting_for_server(run: RunWiring, state: HazardState, frame: Frame)
             return state
         except RemoteModelUnavailable as exc:
             log.warning("%s", exc)
-            run.notice("hazards_unavailable", event="worker_fault", frame=frame.index)
+            run.worker_notice("hazards", False, kind="error", message=str(exc), frame=frame.index)
         try:
             state = (run.make_hazard_state()[0], state[1])  # a new client; the same tracks
         except DetectorModelMissing as exc:
             if run.stop_event.is_set():
                 return state
             raise load_error(run.detector_path, exc) from None
-        run.events.status("worker_recovered", worker="hazards", frame=frame.index)
-        run.notice("hazards_back", frame=frame.index)
+        run.worker_notice("hazards", True, frame=frame.index)

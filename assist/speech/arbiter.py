@@ -9,7 +9,13 @@ Levels follow speech-dispatcher's categories (``Priority``):
   cuts off a caption or notice (as speech-dispatcher's ``message`` cancels
   ``text`` being spoken): a warning must not wait seconds behind a
   description of the scene.
-* ``text`` (captions): only the newest queued caption is kept.
+* ``text`` (captions): only the newest queued caption is kept (an older one
+  is dropped ``superseded``); a description never starts within
+  ``DESCRIPTION_GAP_S`` of the end of a warning (it waits for a gap, so the
+  listener hears the warning apart from the scene; the first description
+  of a run and one the user asked for are exempt), and
+  :meth:`SpeechArbiter.supersede_descriptions` drops the queued ones when the
+  view changed (a cut: they describe a scene no longer in front).
 * ``notification`` (status): cancelled by anything higher, queued or playing.
 
 A warning (important or message) cancels queued captions and notices: by the
@@ -39,7 +45,7 @@ Late words and states (issue 15):
   it is said again afterwards: the last state heard is the true one.
 
 Every decision is a ``speech`` event: ``start``, ``end``, ``interrupted``,
-``dropped`` (with a ``reason``: expired, replaced, cancelled, superseded,
+``dropped`` (with a ``reason``: expired, cancelled, superseded,
 gone, paused, quiet, stopped, backend_failed) or ``suppressed``. A backend
 that raises is restarted; after
 ``speech.restart_budget`` failures in a row the arbiter switches to the
@@ -65,10 +71,8 @@ Two ways to run:
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from assist.config import SpeechConfig
 from assist.core.clock import Clock, RealClock
@@ -76,60 +80,14 @@ from assist.core.events import EventLog
 from assist.core.priority import Priority
 from assist.speech.backends import NoneBackend, SpeechBackend, Utterance
 from assist.speech.earcon import make_earcon
+from assist.speech.queued import QueuedItem as _Item
+from assist.speech.queued import SpeechDecision, normalize_text
 
 log = logging.getLogger(__name__)
 
-
-def normalize_text(text: str) -> str:
-    """The form used to spot repeats: lowercase words only ("Car, ahead!" == "car ahead")."""
-    return " ".join(re.findall(r"\w+", text.lower()))
-
-
-@dataclass
-class _Item:
-    """One queued or playing utterance and its bookkeeping."""
-
-    utt: Utterance
-    key: str
-    t_said: float
-    t_capture: float
-    expires: float
-    interrupted_at: float | None = None
-    failed: bool = False
-    compose: Callable[[], object] | None = None
-    subjects: frozenset[object] = frozenset()
-    state_key: str | None = None
-    superseded: bool = False
-    log_fields: dict[str, object] | None = None  # extra fields for the start event (from compose)
-    asked: bool = False  # the user asked for it (control): never muted, cut off by warnings only
-    repeat: bool = False  # a repeat the user asked for: its events carry repeat: true
-    remember: bool = True  # False for control confirmations: "repeat" skips them
-
-    @property
-    def priority(self) -> Priority:
-        return self.utt.priority
-
-    def fresh_copy(self) -> _Item:
-        """The same utterance, not yet started (to say a state again after an interruption)."""
-        utt = Utterance(self.utt.text, self.utt.priority, self.utt.frame, self.utt.direction,
-                        earcon=self.utt.earcon, seq=self.utt.seq)
-        return _Item(utt, self.key, self.t_said, self.t_capture, self.expires, compose=self.compose,
-                     subjects=self.subjects, state_key=self.state_key, asked=self.asked, repeat=self.repeat,
-                     remember=self.remember)
-
-
-@dataclass(frozen=True)
-class SpeechDecision:
-    """One speech decision as an observer sees it (the ``speech`` event plus
-    what the log does not carry: the item's expiry and the queue length)."""
-
-    event: str  # start | end | interrupted | suppressed | dropped
-    priority: str
-    t: float
-    t_capture: float
-    expires: float
-    queued: int  # items waiting when the decision was made
-    reason: str | None = None
+# A description waits this long after a warning ends before it starts: back to back,
+# "Bus ahead, 3 metres. A street with parked cars." runs the warning into the scene.
+DESCRIPTION_GAP_S = 1.0
 
 
 class SpeechArbiter:
@@ -158,6 +116,9 @@ class SpeechArbiter:
         # Virtual mode: the playing item's end time and when the player is free.
         self._v_end = 0.0
         self._v_free = self.clock.now()
+        # Descriptions wait for a gap after warnings (DESCRIPTION_GAP_S).
+        self._warning_end: float | None = None
+        self._described = False  # a description has started in this run
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -277,7 +238,7 @@ class SpeechArbiter:
                 elif priority <= Priority.MESSAGE and q.priority >= Priority.TEXT:
                     self._emit(q, "dropped", now, reason="cancelled")
                 elif priority == Priority.TEXT and q.priority == Priority.TEXT:
-                    self._emit(q, "dropped", now, reason="replaced")
+                    self._emit(q, "dropped", now, reason="superseded")  # a newer view described
                 elif priority < Priority.NOTIFICATION and q.priority == Priority.NOTIFICATION:
                     self._emit(q, "dropped", now, reason="cancelled")
                 else:
@@ -424,6 +385,10 @@ class SpeechArbiter:
                     self._cond.wait()
                 if self._stopping:
                     return
+                hold = self._hold_until_locked()
+                if hold is not None and hold > self.clock.now():
+                    self._cond.wait(hold - self.clock.now())  # a warning or a newer item may come meanwhile
+                    continue
                 item = self._pop_next_locked(self.clock.now())
                 if item is None:
                     self._cond.notify_all()
@@ -441,6 +406,7 @@ class SpeechArbiter:
                     self._requeue_state_locked(item)
                 elif not item.failed:
                     self._emit(item, "end", now)
+                self._ended_locked(item, now)
                 self._current = None
                 self._cond.notify_all()
 
@@ -497,11 +463,15 @@ class SpeechArbiter:
                 if self._v_end > t:
                     return
                 self._emit(self._current, "end", self._v_end)
+                self._ended_locked(self._current, self._v_end)
                 self._current = None
                 self._v_free = self._v_end
             if not self._queue:
                 return
             start = max(self._v_free, min(q.t_said for q in self._queue))
+            hold = self._hold_until_locked()
+            if hold is not None:
+                start = max(start, hold)
             if start > t:
                 return
             item = self._pop_next_locked(start)
@@ -548,7 +518,45 @@ class SpeechArbiter:
             return self._cond.wait_for(lambda: not self._queue and self._current is None, timeout)
 
     # ------------------------------------------------------------------ user control (issue 16)
+    def _ended_locked(self, item: _Item, t: float) -> None:
+        """Bookkeeping when an utterance ends or is cut off: when the last warning ended."""
+        if item.priority <= Priority.MESSAGE and item.state_key is None:
+            self._warning_end = t
+
+    def _hold_until_locked(self) -> float | None:
+        """When the next item may start, if it is a description that must wait for a gap
+        after a warning (None: it may start now)."""
+        if not self._queue or not self._described or self._warning_end is None:
+            return None
+        best = min(self._queue, key=lambda q: (q.priority, q.utt.seq))
+        if best.priority != Priority.TEXT or best.asked:
+            return None
+        return self._warning_end + DESCRIPTION_GAP_S
+
+    def supersede_descriptions(self, before: float) -> int:
+        """The view changed (a cut): drop queued descriptions of frames captured before
+        ``before`` (reason ``superseded``; not one the user asked for, and never the
+        run's first description: the user wants to know where they started). Returns
+        how many were dropped."""
+        now = self.clock.now()
+        with self._cond:
+            if not self.realtime:
+                self._advance_locked(now)
+            if not self._described:
+                return 0
+            keep, dropped = [], 0
+            for q in self._queue:
+                if q.priority == Priority.TEXT and not q.asked and q.t_capture < before:
+                    self._emit(q, "dropped", now, reason="superseded")
+                    dropped += 1
+                else:
+                    keep.append(q)
+            self._queue = keep
+            return dropped
+
     def _remember_locked(self, item: _Item) -> None:
+        if item.priority == Priority.TEXT and not item.asked:
+            self._described = True
         if item.remember:
             self._last_said = (item.utt.text, item.priority, item.utt.frame)
 

@@ -75,7 +75,7 @@ class SpeechBackend:
         self.cfg = cfg
         # Every child (engine, player, probe) starts through this: a test or a
         # fault injector passes its own to watch or break them (the run's
-        # speech-backend factory is the seam, see assist.runtime.run).
+        # speech-backend factory is the seam, see assist.runtime.options.RunSeams).
         self.spawn = spawn
         self.wav_dir = Path(wav_dir) if wav_dir is not None else None
         if self.wav_dir is not None:
