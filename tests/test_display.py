@@ -123,53 +123,9 @@ def _counting_clip(tmp_path: Path, frames: int) -> Path:
     return clip
 
 
-@pytest.mark.slow
-def test_a_display_that_goes_away_mid_run_leaves_the_run_going(tmp_path: Path) -> None:
-    """A real X server (Xvfb) killed while the preview shows frames: Qt prints
-    "The X11 connection broke" and exits the process it runs in (exit 1); with
-    the window in a child process, that is the child only."""
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        missing("Xvfb is not installed (apt-get install xvfb, or make test as root)")
-    number = next(n for n in range(140, 240) if not Path(f"/tmp/.X{n}-lock").exists())
-    server = subprocess.Popen([xvfb, f":{number}", "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        sock = Path(f"/tmp/.X11-unix/X{number}")
-        deadline = time.monotonic() + 10
-        while not sock.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert sock.exists(), "Xvfb did not start"
-        clip = _counting_clip(tmp_path, 80)  # 8 s played in real time
-        cfg = tmp_path / "no-models.toml"
-        cfg.write_text("[hazards]\nenabled = false\n[caption]\nenabled = false\n", encoding="utf-8")
-        log = tmp_path / "run.jsonl"
-        env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-        env.update(DISPLAY=f":{number}", PYTHONUNBUFFERED="1")
-        agent = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--video", str(clip), "--speech", "none",
-                                  "--config", str(cfg), "--log", str(log)], cwd=ROOT, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while (not log.exists() or "speech_backend" not in log.read_text()) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(1.5)  # the preview is showing frames
-        server.terminate()
-        out, err = agent.communicate(timeout=60)
-    finally:
-        server.kill()
-        server.wait()
-    assert agent.returncode == 0, (agent.returncode, err[-2000:])
-    lines = [ln for ln in (out + err).splitlines() if "no display" in ln]
-    assert len(lines) == 1 and "went away" in lines[0], (out, err)
-    events = read_log(log)
-    assert any(e["type"] == "status" and e.get("event") == "preview_unavailable" for e in events)
-    assert events[-1]["event"] == "stopped" and events[-1]["reason"] == "end_of_input", events[-1]
-    assert "STATUS stopped" in out  # headless from then on: the console lines are printed
-
-
 @contextlib.contextmanager
-def _xvfb(first: int) -> Iterator[str]:
-    """A real X server (Xvfb) for the duration; yields its DISPLAY value (skips when not installed)."""
+def _xvfb(first: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real X server (Xvfb) for the duration; yields its DISPLAY value and process (skips when not installed)."""
     xvfb = shutil.which("Xvfb")
     if xvfb is None:
         missing("Xvfb is not installed (apt-get install xvfb, or make test as root)")
@@ -182,16 +138,46 @@ def _xvfb(first: int) -> Iterator[str]:
         while not sock.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert sock.exists(), "Xvfb did not start"
-        yield f":{number}"
+        yield f":{number}", server
     finally:
         server.kill()
         server.wait()
 
 
+@pytest.mark.slow
+def test_a_display_that_goes_away_mid_run_leaves_the_run_going(tmp_path: Path) -> None:
+    """A real X server (Xvfb) killed while the preview shows frames: Qt prints
+    "The X11 connection broke" and exits the process it runs in (exit 1); with
+    the window in a child process, that is the child only."""
+    with _xvfb(140) as (display, server):
+        clip = _counting_clip(tmp_path, 80)  # 8 s played in real time
+        cfg = tmp_path / "no-models.toml"
+        cfg.write_text("[hazards]\nenabled = false\n[caption]\nenabled = false\n", encoding="utf-8")
+        log = tmp_path / "run.jsonl"
+        env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+        env.update(DISPLAY=display, PYTHONUNBUFFERED="1")
+        agent = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--video", str(clip), "--speech", "none",
+                                  "--config", str(cfg), "--log", str(log)], cwd=ROOT, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while (not log.exists() or "speech_backend" not in log.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)  # the preview is showing frames
+        server.terminate()
+        out, err = agent.communicate(timeout=60)
+    assert agent.returncode == 0, (agent.returncode, err[-2000:])
+    lines = [ln for ln in (out + err).splitlines() if "no display" in ln]
+    assert len(lines) == 1 and "went away" in lines[0], (out, err)
+    events = read_log(log)
+    assert any(e["type"] == "status" and e.get("event") == "preview_unavailable" for e in events)
+    assert events[-1]["event"] == "stopped" and events[-1]["reason"] == "end_of_input", events[-1]
+    assert "STATUS stopped" in out  # headless from then on: the console lines are printed
+
+
 @pytest.fixture
 def x_display(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """DISPLAY set to a fresh Xvfb (OpenCV's Qt has the xcb plugin only: no offscreen)."""
-    with _xvfb(340) as display:
+    with _xvfb(340) as (display, _server):
         monkeypatch.setenv("DISPLAY", display)
         monkeypatch.setenv("QT_LOGGING_RULES", "*=false")
         yield display
@@ -283,7 +269,7 @@ def test_window_keys_reach_the_control_channel_and_a_killed_window_leaves_the_ru
     xdotool = shutil.which("xdotool")
     if xdotool is None:
         missing("xdotool is not installed (apt-get install xdotool, or make test as root)")
-    with _xvfb(240) as display:
+    with _xvfb(240) as (display, _server):
         clip = _counting_clip(tmp_path, 120)  # 12 s played in real time
         cfg = tmp_path / "no-models.toml"
         cfg.write_text("[hazards]\nenabled = false\n[caption]\nenabled = false\n", encoding="utf-8")

@@ -118,10 +118,7 @@ def test_every_frame_run_waits_for_a_lost_server_and_skips_no_frame(serve_venv: 
         srv.wait_ready()
         out, err = agent.communicate(timeout=180)
     finally:
-        if agent is not None and agent.poll() is None:
-            agent.kill()
-            agent.communicate(timeout=10)
-        srv.stop()
+        _end(agent, srv)
     assert agent.returncode == 0, err[-2000:]
     assert "Traceback" not in err
     log = read_log(log_path)
@@ -206,6 +203,14 @@ def _long_clip(videos_dir: Path, out: Path, seconds: float) -> Path:
     return write_video((small[i % len(small)] for i in range(n)), out, fps=fps)
 
 
+def _end(agent: subprocess.Popen[str] | None, srv: ServerProcess) -> None:
+    """Whatever happened: the agent killed if it is still running, the server stopped."""
+    if agent is not None and agent.poll() is None:
+        agent.kill()
+        agent.communicate(timeout=10)
+    srv.stop()
+
+
 def _wait_log(path: Path, pred, timeout: float) -> list[dict]:  # noqa: ANN001 - a predicate on the log
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -247,10 +252,7 @@ def test_server_lost_mid_run_then_back(serve_venv: Path, detector_path: Path, vi
         agent.send_signal(signal.SIGTERM)
         out, err = agent.communicate(timeout=30)
     finally:
-        if agent is not None and agent.poll() is None:
-            agent.kill()
-            agent.communicate(timeout=10)
-        srv.stop()
+        _end(agent, srv)
     assert agent.returncode == 0, err[-2000:]
     assert "Traceback" not in err and "Traceback" not in out, err[-3000:]
     log = read_log(log_path)

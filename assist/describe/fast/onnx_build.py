@@ -336,10 +336,7 @@ def build_in_children(source: str, folder: Path, bits: int, meta: dict[str, Any]
                 return False
             peaks.append(float(json.loads(line[len("BUILD_JSON "):])["peak_mb"]))
         (tmp / CONFIG_FILE).unlink()
-        (tmp / "meta.json").write_text(json.dumps({"format": fo.FORMAT_VERSION, **meta}))
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
+        fo.publish_build(tmp, folder, {"format": fo.FORMAT_VERSION, **meta})
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

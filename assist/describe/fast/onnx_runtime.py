@@ -415,14 +415,22 @@ def build_cache(model: Any, folder: Path, bits: int, gen_meta: dict[str, Any] | 
         meta = {"format": FORMAT_VERSION, "bits": bits, "head_bits": head_bits(bits), "dims": dm.__dict__,
                 "generation": gen_meta or {},
                 "n_image_tokens": (model.config.encoder.image_size // model.config.encoder.patch_size) ** 2 + 1}
-        (tmp / "meta.json").write_text(json.dumps(meta))
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
+        publish_build(tmp, folder, meta)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     log.info("ONNX Runtime int%d captioner graphs built in %.1f s: %s", bits, time.perf_counter() - t0, folder)
+
+
+def publish_build(tmp: Path, folder: Path, meta: dict) -> None:
+    """Finish a build made in ``tmp``: write its ``meta.json`` (what marks a cache
+    entry complete) and move it in place of ``folder`` in one rename, so a reader
+    never sees half a build (both builders: in memory here, from saved weights in
+    ``onnx_build``)."""
+    (tmp / "meta.json").write_text(json.dumps(meta))
+    if folder.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
 
 
 def cache_ready(folder: Path) -> bool:
