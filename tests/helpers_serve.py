@@ -73,7 +73,9 @@ class ServerProcess:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line)
-            if line.startswith("ready"):
+            # "containing ready": tritonserver writes to the same stream, so under load its
+            # start-up table can be printed on the same line, around the launcher's ready line.
+            if "ready: " in line:
                 self.ready.set()
 
     @property

@@ -70,7 +70,11 @@ def test_frames_flow_and_drops_are_reported(soak: dict) -> None:
     # The detector kept its rate on the freshest frame; the rest are counted drops, not a backlog.
     # the detector runs at most once per new frame: its rate is capped by the source's (issue 17: rate_hz 30)
     assert f["detector_hz"] >= 0.5 * min(f["detector_rate_hz"], f["source_fps"]), f
-    assert f["hazard_drops"] > 0 and f["captured"] >= f["hazard_drops"], f
+    # Drops are counted, never a backlog: a detector slower than the camera drops frames; one that keeps up
+    # (rate_hz 30 on this 25 fps footage, on a quiet machine) may drop none.
+    assert 0 <= f["hazard_drops"] <= f["captured"], f
+    if f["detector_rate_hz"] < f["source_fps"]:
+        assert f["hazard_drops"] > 0, f
     assert "frame drops" in soak["_stdout"] and "hazard slot" in soak["_stdout"]  # the table reports them
 
 

@@ -179,7 +179,7 @@ def _run(run: RunWiring) -> None:
     if not run.stills and getattr(first_source, "frame_count", None) == 1:
         # A one-frame video is one photo: confirmed on its one frame and described (issue 13).
         run.stills = True
-        run.hazard_cfg = dataclasses.replace(run.hazard_cfg, confirm_frames=1)
+        run.hazard_cfg = dataclasses.replace(run.hazard_cfg, confirm_frames=1, confirm_evidence=0.0)
     events.status("started", source=f"{opts.source_kind}:{opts.source_value}" if opts.source_value
                   else opts.source_kind, detector=run.detector_path, every_frame=opts.every_frame)
     run.start_speech()
