@@ -13,6 +13,7 @@ both against the real processor and torch). Pillow's own resize differs by 1 in 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,14 +58,27 @@ def _aa_weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, in
     return xmins, wi, precision
 
 
-def _aa_pass(img: np.ndarray, out_size: int, axis: int) -> np.ndarray:
-    """One separable pass of :func:`resize_uint8_aa` along ``axis`` of a uint8 [C, H, W] array."""
-    in_size = img.shape[axis]
+@functools.lru_cache(maxsize=16)
+def _aa_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(input index [K, out], int32 weight [K, out], precision) per tap, taps that are zero everywhere left
+    out (cached: a camera's frames keep their size)."""
     xmins, wi, prec = _aa_weights(in_size, out_size)
     idx = np.minimum(xmins[:, None] + np.arange(wi.shape[1]), in_size - 1)  # weights past xsize are 0
-    src = np.take(img.astype(np.int64), idx, axis=axis)  # [C, out, K, W] or [C, H, out, K]
-    acc = np.einsum("cokw,ok->cow" if axis == 1 else "chok,ok->cho", src, wi)
-    acc = (acc + (1 << (prec - 1))) >> prec
+    keep = np.flatnonzero(wi.any(axis=0))
+    return np.ascontiguousarray(idx[:, keep].T), np.ascontiguousarray(wi[:, keep].T.astype(np.int32)), prec
+
+
+def _aa_rows(rows: np.ndarray, out_size: int) -> np.ndarray:
+    """Resize every row of a uint8 [R, W] array to ``out_size``: ``(half + sum(pixel * w16)) >> bits``,
+    clamped to 0..255, in int32 (the largest sum, 255 x 2^22, fits). One gather-multiply-add per tap, on
+    this thread: a dense float BLAS product measured 8-24 ms and would use BLAS's own threads, where the
+    detector needs the other core. 640x480 -> 224x224: 7.3 ms (torch's AVX2 kernel 0.7 ms; a caption
+    ~290 ms, so +2.5 %)."""
+    idx, wi, prec = _aa_taps(rows.shape[1], out_size)
+    acc = np.full((rows.shape[0], out_size), 1 << (prec - 1), np.int32)
+    for k in range(idx.shape[0]):
+        acc += rows[:, idx[k]] * wi[k]
+    acc >>= prec
     return np.clip(acc, 0, 255).astype(np.uint8)
 
 
@@ -74,10 +88,12 @@ def resize_uint8_aa(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     the horizontal pass first into uint8, then the vertical one, each ``(sum(pixel * w16) + half) >> bits``
     clamped to 0..255. Integer sums are exact, so the order of the additions cannot matter."""
     out = img
-    if out.shape[2] != size[1]:
-        out = _aa_pass(out, size[1], axis=2)
-    if out.shape[1] != size[0]:
-        out = _aa_pass(out, size[0], axis=1)
+    c, h, w = out.shape
+    if w != size[1]:  # the horizontal pass first, into uint8, as torch does
+        out = _aa_rows(out.reshape(c * h, w), size[1]).reshape(c, h, size[1])
+    if h != size[0]:
+        cols = np.ascontiguousarray(out.transpose(0, 2, 1)).reshape(-1, h)
+        out = _aa_rows(cols, size[0]).reshape(c, out.shape[2], size[0]).transpose(0, 2, 1)
     return np.ascontiguousarray(out)
 
 
