@@ -282,6 +282,17 @@ def test_second_load_starts_from_the_cache_without_the_pytorch_model(ort_cache, 
     assert [warm.caption(p) for p in pics] == [cold.caption(p) for p in pics]
     # the transformers fallback still works: the model is loaded on demand
     assert type(warm.model).__name__ == "VisionEncoderDecoderModel"
+    # ... and takes over for good when the torch-free fast path fails mid-run
+    light = load_captioner(cfg)
+    assert light._light and light._model is None
+
+    def broken(pixel_values):
+        raise RuntimeError("ORT session lost")
+
+    light._fast = broken
+    slow = load_captioner(CaptionConfig(model=str(folder), device="cpu", backend="transformers"))
+    assert light.caption(pics[0]) == slow.caption(pics[0])
+    assert light.backend == "transformers" and not light._light and light.caption(pics[1]) == slow.caption(pics[1])
 
 
 def test_int4_head_with_fp32_rescoring_picks_the_exact_argmax(ort_cache) -> None:
