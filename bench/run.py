@@ -29,7 +29,20 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from bench import caption_bench, floor  # noqa: E402
+# bench.caption_bench and bench.floor import torch: they are imported where used, so the memory child
+# (--rss-child) holds only what the agent itself imports (sixth pass: the warm captioner needs no torch).
+
+
+def _caption_bench() -> Any:
+    from bench import caption_bench
+
+    return caption_bench
+
+
+def _floor() -> Any:
+    from bench import floor
+
+    return floor
 
 
 def shared_detector() -> Path:
@@ -55,10 +68,14 @@ def detector_candidates() -> dict[str, Path]:
 
 def scene_images() -> tuple[np.ndarray, np.ndarray]:
     """(empty view, view with a bus ahead) as 640x480 BGR frames: ultralytics' bus.jpg and a blurred copy."""
-    import cv2
-    from ultralytics.utils import ASSETS
+    import importlib.util
 
-    bus = cv2.resize(cv2.imread(str(Path(ASSETS) / "bus.jpg")), (640, 480))
+    import cv2
+
+    # ultralytics' own bus.jpg, found without importing ultralytics (which imports torch)
+    spec = importlib.util.find_spec("ultralytics")
+    assets = Path(next(iter(spec.submodule_search_locations))) / "assets"  # type: ignore[union-attr, arg-type]
+    bus = cv2.resize(cv2.imread(str(assets / "bus.jpg")), (640, 480))
     # The "empty" view keeps the colours and brightness but no object survives a heavy blur.
     empty = cv2.GaussianBlur(bus, (0, 0), 40)
     return empty, bus
@@ -85,7 +102,7 @@ def bench_detector(quick: bool) -> dict[str, Any]:
             det.detect(bus)
             times.append((time.perf_counter() - t) * 1e3)
         res[f"detect_{name}_ms_p50"] = round(statistics.median(times), 1)
-        res[f"detect_{name}_ms_p95"] = round(caption_bench.pct(times, 95), 1)
+        res[f"detect_{name}_ms_p95"] = round(_caption_bench().pct(times, 95), 1)
         res[f"detect_{name}_imgsz"] = det.imgsz
         res[f"detect_{name}_found"] = sorted({d.label for d in found})
     first = next(iter(cands))
@@ -104,7 +121,7 @@ class _BusyCaptioner:
         self.threads = threads
         torch.set_num_threads(threads)
         cfg = _caption_cfg(threads)
-        self.model = caption_bench.full_size_model()
+        self.model = _caption_bench().full_size_model()
         from assist.describe.fast import build_fast_generator
 
         self.gen = build_fast_generator(self.model, cfg)
@@ -284,7 +301,7 @@ def bench_warning(quick: bool, caption_threads: int, rate_hz: float | None = Non
         return {"warning_latency_ms_p50": None, "warning_note": "no warning was spoken"}
     return {
         "warning_latency_ms_p50": round(statistics.median(lat), 1),
-        "warning_latency_ms_p95": round(caption_bench.pct(lat, 95), 1),
+        "warning_latency_ms_p95": round(_caption_bench().pct(lat, 95), 1),
         "warning_trials": len(lat),
         "warning_false_count": false_count,
         "warning_flicker_trials": flicker_trials,
@@ -434,7 +451,7 @@ def saved_full_size_model() -> Path:
 
     from helpers_caption import build_gpt2_tokenizer
 
-    model = caption_bench.full_size_model()
+    model = _caption_bench().full_size_model()
     model.generation_config.eos_token_id = 50256
     model.save_pretrained(folder)
     ViTImageProcessor().save_pretrained(folder)
@@ -455,10 +472,10 @@ def peak_rss_mb() -> float:
 
 
 def rss_child(threads: int, folder: str) -> None:
-    """(Child process) load both models as a headless run does, caption and detect once, print peak RSS."""
-    import torch
+    """(Child process) load both models as a headless run does, caption and detect once, print peak RSS.
 
-    torch.set_num_threads(threads)
+    Imports nothing the agent would not (no torch here: caption.threads = ``threads`` sets the captioner's
+    threads, torch's too when it loads torch)."""
     out: dict[str, Any] = {}
     from assist.config import load_config
     from assist.describe.captioner import load_captioner
@@ -490,6 +507,7 @@ def rss_child(threads: int, folder: str) -> None:
         out["peak_rss_mb"] = max(out["peak_rss_mb"], LAST_BUILD["peak_mb"])
     out["rss_backend"] = f"{cap.backend}:{getattr(cap._fast, 'precision', 'transformers')}"
     out["rss_fp32_model_loaded"] = cap._model is not None
+    out["rss_torch_imported"] = "torch" in sys.modules
     print("RSS_JSON " + json.dumps(out))
 
 
@@ -554,8 +572,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     res: dict[str, Any] = {"quick": args.quick, "load_avg_start": round(os.getloadavg()[0], 2),
                            "cpu_count": os.cpu_count()}
-    steps = [("floor", lambda: floor.run(args.quick, args.threads)),
-             ("caption", lambda: caption_bench.run(args.quick, args.threads)),
+    steps = [("floor", lambda: _floor().run(args.quick, args.threads)),
+             ("caption", lambda: _caption_bench().run(args.quick, args.threads)),
              ("detect", lambda: bench_detector(args.quick)),
              ("gate", bench_gate),
              ("warning", lambda: bench_warning(args.quick, args.caption_threads, args.hazard_rate_hz)),

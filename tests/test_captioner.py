@@ -131,8 +131,11 @@ def test_tiny_git_loads_through_the_auto_classes(git_dir: Path, picture: np.ndar
 
 
 def test_cpu_threads_follow_config(taught_dir: Path) -> None:
-    load_captioner(cfg_for(taught_dir, threads=2))
+    load_captioner(cfg_for(taught_dir, threads=2, backend="transformers"))
     assert torch.get_num_threads() == 2
+    fast = load_captioner(cfg_for(taught_dir, threads=2))  # the ORT sessions get the same budget, without torch
+    if fast._light:
+        assert fast._fast.ort.enc.get_session_options().intra_op_num_threads == 2
     assert auto_threads(2) == 1 and auto_threads(4) == 3 and auto_threads(16) == 14 and auto_threads(1) == 1
 
 

@@ -282,6 +282,17 @@ def test_second_load_starts_from_the_cache_without_the_pytorch_model(ort_cache, 
     assert [warm.caption(p) for p in pics] == [cold.caption(p) for p in pics]
     # the transformers fallback still works: the model is loaded on demand
     assert type(warm.model).__name__ == "VisionEncoderDecoderModel"
+    # ... and takes over for good when the torch-free fast path fails mid-run
+    light = load_captioner(cfg)
+    assert light._light and light._model is None
+
+    def broken(pixel_values):
+        raise RuntimeError("ORT session lost")
+
+    light._fast = broken
+    slow = load_captioner(CaptionConfig(model=str(folder), device="cpu", backend="transformers"))
+    assert light.caption(pics[0]) == slow.caption(pics[0])
+    assert light.backend == "transformers" and not light._light and light.caption(pics[1]) == slow.caption(pics[1])
 
 
 def test_int4_head_with_fp32_rescoring_picks_the_exact_argmax(ort_cache) -> None:
@@ -406,3 +417,127 @@ def test_first_load_builds_from_the_saved_weights_without_the_pytorch_model(ort_
     cap = load_captioner(CaptionConfig(model=str(folder), device="cpu", precision="ort-int8"))
     assert cap.backend == "fast" and isinstance(cap.caption(make_picture(1)), str)
     assert len(list((ort_cache / "ort-captioner").iterdir())) == 1
+
+
+def test_numpy_resize_is_bit_equal_to_torchs_uint8_kernel() -> None:
+    """The warm captioner resizes without torch: every pixel must equal torch's antialiased uint8 bilinear
+    resize (what transformers' ViT processor calls), down, up and along one axis only."""
+    import numpy as np
+
+    from assist.describe.fast.preprocess import resize_uint8_aa
+
+    rng = np.random.default_rng(3)
+    for (h, w), size in [((480, 640), (224, 224)), ((426, 640), (32, 32)), ((7, 9), (32, 32)),
+                         ((100, 50), (224, 300)), ((224, 500), (224, 224)), ((333, 224), (224, 224))]:
+        img = rng.integers(0, 256, (3, h, w), dtype=np.uint8)
+        ref = torch.nn.functional.interpolate(torch.from_numpy(img)[None], size=size, mode="bilinear",
+                                              antialias=True, align_corners=False)[0].numpy()
+        assert np.array_equal(resize_uint8_aa(img, size), ref), (h, w, size)
+
+
+_TORCH_FREE_CHILD = """
+import json, sys
+import numpy as np
+from assist.config import CaptionConfig
+from assist.describe.captioner import load_captioner
+cfg = CaptionConfig(model=sys.argv[1], device="auto", precision="auto", threads=1,
+                    repetition_penalty=float(sys.argv[3]))
+c = load_captioner(cfg)
+pics = np.load(sys.argv[2], allow_pickle=True)
+out = {"backend": c.backend, "light": c._light,
+       "ids": [c.generate_ids(c.preprocess([p]))[0].tolist() for p in pics],
+       "text": [c.caption(p) for p in pics],
+       "torch": "torch" in sys.modules,
+       "transformers": sorted(m for m in sys.modules if m == "transformers" or m.startswith("transformers."))}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_warm_captioner_runs_without_torch_and_says_the_same_tokens(ort_cache, tmp_path) -> None:
+    """Once the ORT graphs are cached, a fresh process captions without importing torch or transformers, with
+    the tokens and text of the torch-based warm path (its generator, torch's resize, transformers' tokenizer)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+    from transformers import AutoTokenizer, VisionEncoderDecoderModel
+
+    from assist.config import CaptionConfig
+    from assist.describe.captioner import load_captioner
+    from assist.describe.fast import cached_ort_generator
+    from assist.describe.fast.preprocess import ViTPreprocessor
+    from helpers_caption import build_tiny_vit_gpt2, make_picture, teach_caption
+
+    taught = build_tiny_vit_gpt2(tmp_path / "taught")
+    teach_caption(taught, make_picture(1), "a dog sitting on a couch")
+    rng = np.random.default_rng(0)
+    pics = [make_picture(1), make_picture(2), make_picture(3, (120, 90)), np.zeros((40, 60, 3), np.uint8),
+            rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)]
+    pics += [rng.integers(0, 256, (31, 33, 3), dtype=np.uint8) for _ in range(5)]
+    np.save(tmp_path / "pics.npy", np.array(pics, dtype=object), allow_pickle=True)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests")])}
+    # An untaught model whose logits are sharpened (random init makes them flat: every image would end at once),
+    # so its tokens vary from image to image; with a repetition penalty, to compare that rule too.
+    sharp = build_tiny_vit_gpt2(tmp_path / "random", seed=3)
+    model = VisionEncoderDecoderModel.from_pretrained(sharp)
+    with torch.no_grad():
+        model.decoder.transformer.ln_f.weight.mul_(6.0)
+    model.save_pretrained(sharp)
+    seen = set()
+    for folder, penalty in ((taught, 1.0), (sharp, 1.3)):
+        cfg = CaptionConfig(model=str(folder), device="auto", precision="auto", threads=1,
+                            repetition_penalty=penalty)
+        load_captioner(cfg)  # the cold path: builds the cache (in child processes)
+        # The reference: the warm path as it was, on torch (generator, resize) and transformers (tokenizer).
+        gen = cached_ort_generator(str(folder), cfg)
+        assert gen is not None
+        proc = ViTPreprocessor.from_folder(folder)
+        tok = AutoTokenizer.from_pretrained(folder)
+        ref_ids, ref_text = [], []
+        for p in pics:
+            rgb = np.ascontiguousarray(p[:, :, ::-1].transpose(2, 0, 1))
+            img = torch.nn.functional.interpolate(torch.from_numpy(rgb)[None], size=proc.size, mode="bilinear",
+                                                  antialias=True, align_corners=False)[0].numpy()
+            pv = (img.astype(np.float32) * np.float32(proc.rescale_factor) - proc.mean) / proc.std
+            ids = gen(torch.from_numpy(pv[None]))
+            ref_ids.append(ids[0].tolist())
+            ref_text.append(tok.batch_decode(ids, skip_special_tokens=True)[0].strip())
+        if folder == taught:
+            assert ref_text[0] == "a dog sitting on a couch"  # the reference says what it learned
+        run = subprocess.run([sys.executable, "-c", _TORCH_FREE_CHILD, str(folder), str(tmp_path / "pics.npy"),
+                              str(penalty)],
+                             cwd=root, env=env, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+        got = json.loads(run.stdout.strip().splitlines()[-1])
+        assert got["backend"] == "fast" and got["light"]
+        assert got["torch"] is False and got["transformers"] == [], got
+        assert got["ids"] == ref_ids
+        assert got["text"] == ref_text
+        seen.update(tuple(i) for i in ref_ids)
+    # Not vacuous: the taught caption, a full-length sequence through the penalty and the n-gram ban (the tiny
+    # models hardly look at the image, so one model says much the same for every picture), an immediate eos.
+    assert len(seen) >= 3 and max(len(i) for i in seen) == 17, seen
+
+
+def test_light_tokenizer_decodes_like_transformers(tmp_path) -> None:
+    """Decoding without transformers: the same text for every id sequence, special tokens dropped."""
+    import numpy as np
+
+    from assist.describe.fast.ort_greedy import LightTokenizer
+    from helpers_caption import build_gpt2_tokenizer
+
+    tok = build_gpt2_tokenizer()
+    tok.save_pretrained(tmp_path)
+    light = LightTokenizer(tmp_path)
+    rng = np.random.default_rng(0)
+    eos = tok.eos_token_id
+    rows = [tok("a dog sitting on a couch").input_ids + [eos], [eos, *tok(" two people").input_ids, eos, eos], []]
+    rows += [rng.integers(0, len(tok), 12).tolist() + [eos] for _ in range(20)]
+    for row in rows:
+        ids = np.array([row], dtype=np.int64).reshape(1, -1)
+        assert light.batch_decode(ids, skip_special_tokens=True) == tok.batch_decode(ids, skip_special_tokens=True)

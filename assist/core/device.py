@@ -8,8 +8,28 @@ import logging
 log = logging.getLogger(__name__)
 
 
+def _cuda_driver_present() -> bool:
+    """True when the CUDA driver library loads. PyTorch needs it for any CUDA device, so False here means
+    False for torch too, found without importing torch (~700 MB). No cuInit: initialising CUDA in this
+    process would break CUDA in forked children; torch decides when the driver is there."""
+    import ctypes
+
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            continue
+        return True
+    return False
+
+
 def cuda_available() -> bool:
-    """True when PyTorch sees a CUDA device (False when torch is missing or broken)."""
+    """True when PyTorch sees a CUDA device (False when torch is missing or broken). Without a CUDA
+    driver the answer is False without importing torch (the warm CPU captioner never loads it)."""
+    import sys
+
+    if "torch" not in sys.modules and not _cuda_driver_present():
+        return False
     try:
         import torch
 

@@ -24,17 +24,13 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from assist.config import MODELS_DIR, CaptionConfig, project_path
 from assist.core.device import pick_device
 from assist.describe.errors import CaptionModelMissing
-
-if TYPE_CHECKING:
-    import torch
-
 
 log = logging.getLogger(__name__)
 
@@ -191,27 +187,22 @@ class Captioner:
     """
 
     def __init__(self, path: str, cfg: CaptionConfig) -> None:
-        import torch
-
         self.path = path
         self.cfg = cfg
-        self.device = pick_device(cfg.device, "caption.device")
-        # fp16 halves GPU memory and time with no visible caption change; on
-        # the CPU fp16 kernels are slow or missing, so the CPU stays fp32.
-        self.dtype = torch.float16 if self.device == "cuda" else torch.float32
-        if self.device == "cpu":
-            threads = cfg.threads or auto_threads()
-            # torch's intra-op pool is per process: this also bounds any other
-            # torch work here. The detector (OpenVINO/ONNX) has its own pool.
-            torch.set_num_threads(threads)
-            log.info("captioner on CPU with %d threads", threads)
+        self.device = pick_device(cfg.device, "caption.device")  # without torch when there is no CUDA driver
+        self.threads = (cfg.threads or auto_threads()) if self.device == "cpu" else 0
         self._model: Any = None
-        self._fast: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self._fast: Callable[[Any], Any] | None = None
+        self._light = False  # the torch-free warm path: NumPy in and out, no torch imported
         self.backend = "transformers"
+        self.dtype: Any = "float32"
         try:
-            # A built ONNX Runtime cache (assist.describe.fast.onnx_runtime) needs no PyTorch model at all:
-            # the fp32 model (1.2 GB) is then loaded only if the fast path ever fails.
+            # A built ONNX Runtime cache (assist.describe.fast.onnx_runtime) needs no PyTorch model, and
+            # not even torch: the warm path (_load_light) runs on NumPy + ORT + tokenizers (-700 MB
+            # resident, bench/RESULTS.md sixth pass); the fp32 model (1.2 GB) and torch are loaded only if
+            # the fast path ever fails.
             if not (self.device == "cpu" and self._load_light(path)):
+                self._init_torch()
                 self._load(path)
         except CaptionModelMissing:
             raise
@@ -222,10 +213,25 @@ class Captioner:
             self.model.eval()
             self._setup_backend()
 
+    def _init_torch(self) -> None:
+        """Import torch and set the captioner's dtype and CPU threads (every path but the warm one)."""
+        import torch
+
+        # fp16 halves GPU memory and time with no visible caption change; on
+        # the CPU fp16 kernels are slow or missing, so the CPU stays fp32.
+        self.dtype = torch.float16 if self.device == "cuda" else torch.float32
+        if self.device == "cpu":
+            # torch's intra-op pool is per process: this also bounds any other
+            # torch work here. The detector (OpenVINO/ONNX) has its own pool.
+            torch.set_num_threads(self.threads)
+            log.info("captioner on CPU with %d threads", self.threads)
+
     @property
     def model(self) -> Any:
         """The transformers model (loaded on first use when the fast path started without it)."""
         if self._model is None:
+            if isinstance(self.dtype, str):  # started on the torch-free path
+                self._init_torch()
             self._load(self.path)
         return self._model
 
@@ -244,29 +250,35 @@ class Captioner:
         if conf.get("model_type") != "vision-encoder-decoder" or self.cfg.backend == "transformers":
             return False
         try:
-            from assist.describe.fast import cached_ort_generator
+            from assist.describe.fast import cached_ort_numpy
             from assist.describe.fast.preprocess import ViTPreprocessor
 
-            fast = cached_ort_generator(path, self.cfg)
+            fast: Any = cached_ort_numpy(path, self.cfg, self.threads)
             if fast is None:
                 # First run: build the graphs from the saved weights in child processes (peak < 1.5 GB, where
                 # loading the fp32 model to build them took 3.5 GB), then start from them like any later run.
                 from assist.describe.fast.onnx_build import build_for_captioner
 
                 if build_for_captioner(path, self.cfg):
-                    fast = cached_ort_generator(path, self.cfg)
+                    fast = cached_ort_numpy(path, self.cfg, self.threads)
             if fast is None:
                 return False
             image_processor = ViTPreprocessor.from_folder(path)
-            from transformers import AutoTokenizer
+            try:
+                from assist.describe.fast.ort_greedy import LightTokenizer
 
-            tokenizer = AutoTokenizer.from_pretrained(path)
+                tokenizer: Any = LightTokenizer(path)
+            except (OSError, ValueError) as exc:  # no tokenizer.json, not BPE: transformers' (imports torch)
+                log.info("tokenizer without transformers not possible (%s): using AutoTokenizer", exc)
+                from transformers import AutoTokenizer
+
+                tokenizer = AutoTokenizer.from_pretrained(path)
         except Exception:  # noqa: BLE001 - any problem here just means "load the full model"
             log.info("cached fast captioner unusable; loading the full model", exc_info=True)
             return False
         self.model_type = "vision-encoder-decoder"
         self.image_processor, self.tokenizer, self.processor = image_processor, tokenizer, None
-        self._fast, self.backend = fast, "fast"
+        self._fast, self.backend, self._light = fast, "fast", True
         return True
 
     def _load(self, path: str) -> None:
@@ -341,6 +353,8 @@ class Captioner:
     def preprocess(self, images_bgr: Sequence[np.ndarray]) -> dict[str, Any]:
         """Model inputs (at least pixel_values) for a batch of BGR images, on the model's device."""
         rgb = [_to_rgb(im) for im in images_bgr]
+        if self._light:
+            return {"pixel_values": self.image_processor(images=rgb, return_tensors="np").pixel_values}
         if self.processor is not None:
             inputs = dict(self.processor(images=rgb, return_tensors="pt"))
         else:
@@ -359,6 +373,17 @@ class Captioner:
 
     def generate_ids(self, inputs: dict[str, Any]) -> Any:
         """Generated token ids for preprocessed inputs (fast path when available)."""
+        if self._light:
+            try:
+                return self._fast(inputs["pixel_values"])  # type: ignore[misc]
+            except Exception:  # noqa: BLE001 - fall back for good: the fast path is an optimisation
+                log.warning("fast caption path failed; switching to transformers generate", exc_info=True)
+                self._light, self._fast, self.backend = False, None, "transformers"
+                import torch
+
+                pv = torch.from_numpy(inputs["pixel_values"])
+                model = self.model  # loads torch, the model and its tokenizer (replaces the light one)
+                return model.generate(pixel_values=pv.to(self.device, dtype=self.dtype), **self.generation_kwargs())
         import torch
 
         with torch.inference_mode():

@@ -36,22 +36,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Protocol
 
 from assist.core.device import pick_device
-from assist.describe.fast.decoder import extract_decoder
-from assist.describe.fast.torch_greedy import (
-    PRECISIONS,
-    FastGenerator,
-    encoder_fn,
-    eos_ids_of,
-    quantized_copy,
-    start_id_of,
-    unsupported_reason,
-)
+
+if TYPE_CHECKING:  # torch is imported only where a path needs it: the warm ORT path runs without it
+    import torch
+    from torch import nn
+
+    from assist.describe.fast.ort_greedy import OrtGreedy
+    from assist.describe.fast.torch_greedy import FastGenerator
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +80,8 @@ def resolve_precision(cfg: object, precision: str | None = None) -> tuple[str, s
 
 def generation_meta(model: nn.Module) -> dict[str, object]:
     """What the decoding loop needs from the model besides weights (stored with an ORT cache)."""
+    from assist.describe.fast.torch_greedy import eos_ids_of, start_id_of
+
     gc = model.generation_config
     return {"start_id": start_id_of(model), "eos_ids": sorted(eos_ids_of(getattr(gc, "eos_token_id", None)))}
 
@@ -93,8 +89,10 @@ def generation_meta(model: nn.Module) -> dict[str, object]:
 def ort_generator(folder: object, cfg: object, meta: dict[str, object], precision: str) -> FastGenerator:
     """A FastGenerator over a built ONNX Runtime cache folder (no PyTorch model needed)."""
     import numpy as np
+    import torch
 
     from assist.describe.fast.onnx_runtime import OrtCaptionModel
+    from assist.describe.fast.torch_greedy import FastGenerator
 
     threads = int(getattr(cfg, "threads", 0) or 0) or torch.get_num_threads()
     # Encoder and decoder both get the captioner's thread budget (caption.threads, else the caller's
@@ -122,12 +120,8 @@ def ort_generator(folder: object, cfg: object, meta: dict[str, object], precisio
     return gen
 
 
-def cached_ort_generator(source: str, cfg: object) -> FastGenerator | None:
-    """The ONNX Runtime generator for model folder ``source`` when its cache is already built, else None.
-
-    Needs no PyTorch model: a run after the first loads only the quantized graphs. None when the
-    config does not ask for an ORT path (backend transformers, beams, another precision).
-    """
+def _cached_ort_folder(source: str, cfg: object) -> tuple[object, dict, str] | None:
+    """(cache folder, generation meta, precision) of a built ORT cache for ``source``, else None."""
     if getattr(cfg, "backend", "auto") == "transformers" or int(getattr(cfg, "num_beams", 1)) != 1:
         return None
     prec, device = resolve_precision(cfg)
@@ -142,8 +136,41 @@ def cached_ort_generator(source: str, cfg: object) -> FastGenerator | None:
     meta = read_meta(folder).get("generation") or {}
     if meta.get("start_id") is None:
         return None
+    return folder, meta, prec
+
+
+def cached_ort_generator(source: str, cfg: object) -> FastGenerator | None:
+    """The ONNX Runtime generator for model folder ``source`` when its cache is already built, else None.
+
+    Needs no PyTorch model: a run after the first loads only the quantized graphs. None when the
+    config does not ask for an ORT path (backend transformers, beams, another precision).
+    Takes and returns torch tensors; :func:`cached_ort_numpy` is the same without torch.
+    """
+    found = _cached_ort_folder(source, cfg)
+    if found is None:
+        return None
+    folder, meta, prec = found
     gen = ort_generator(folder, cfg, meta, prec)
     log.info("fast captioner: %s on cpu from the cache %s", prec, folder)
+    return gen
+
+
+def cached_ort_numpy(source: str, cfg: object, threads: int) -> OrtGreedy | None:
+    """:func:`cached_ort_generator` without torch: NumPy pixel values in, NumPy token ids out (the same
+    tokens: the same ORT sessions and the same greedy rule). ``threads``: the captioner's thread budget."""
+    found = _cached_ort_folder(source, cfg)
+    if found is None:
+        return None
+    folder, meta, prec = found
+    from assist.describe.fast.onnx_runtime import OrtCaptionModel
+    from assist.describe.fast.ort_greedy import OrtGreedy
+
+    om = OrtCaptionModel(folder, encoder_threads=threads, decoder_threads=threads)  # type: ignore[arg-type]
+    gen = OrtGreedy(om, start_id=int(meta["start_id"]), eos_ids=frozenset(int(e) for e in meta["eos_ids"]),
+                    max_new_tokens=int(cfg.max_new_tokens),  # type: ignore[attr-defined]
+                    no_repeat_ngram_size=int(getattr(cfg, "no_repeat_ngram_size", 0) or 0),
+                    repetition_penalty=float(getattr(cfg, "repetition_penalty", 1.0) or 1.0), precision=prec)
+    log.info("fast captioner: %s on cpu from the cache %s (no torch)", prec, folder)
     return gen
 
 
@@ -158,6 +185,17 @@ def build_fast_generator(model: nn.Module, cfg: object, *, precision: str | None
     The model itself is not modified: fp32 shares its tensors, int8/fp16 make copies, the ORT paths
     build (once, cached on disk; keyed by ``source``, the model folder, when given) their own graphs.
     """
+    from assist.describe.fast.decoder import extract_decoder
+    from assist.describe.fast.torch_greedy import (
+        PRECISIONS,
+        FastGenerator,
+        encoder_fn,
+        eos_ids_of,
+        quantized_copy,
+        start_id_of,
+        unsupported_reason,
+    )
+
     reason = unsupported_reason(model, cfg)
     if reason:
         log.info("fast captioner not used: %s", reason)
