@@ -490,6 +490,7 @@ def test_a_camera_lost_for_good_ends_the_run_with_exit_3_and_its_reason(tmp_path
     said = [e for e in events if e["type"] == "speech" and e["text"] == notice("camera_lost")]
     assert [e["event"] for e in said] == ["start", "end"]  # heard in full before the run ended
     assert [e["event"] for e in events if e["type"] == "status"].count("camera_gave_up") == 1
+    assert events[-1]["event"] == "stopped" and events[-1]["reason"] == "source_lost", events[-1]
     assert took < 6.0, f"the run took {took:.1f} s to end after the camera went away"
     # A quiet console (issue 13): "Camera lost" is one console line, no logging warning besides.
     lost = [ln for ln in out.splitlines() if "Camera lost" in ln or "STATUS camera_lost" in ln]  # not the tmp path

@@ -118,7 +118,8 @@ def _supervise(run: RunWiring, stop: StopSignal, exit_code: ExitCodeOf, result: 
                 if not stop.event.is_set():
                     print(f"error: {exc}", file=sys.stderr)
                     events.status("failed", text=str(exc), exit_code=code, printed=True)  # the log says what failed
-                    run.stop_reason = "error"
+                    if run.stop_reason != "source_lost":  # a camera lost for good keeps its own reason
+                        run.stop_reason = "error"
                     result["code"] = code
             else:  # a bug: log it, stop cleanly, say how to report
                 log.debug("internal error", exc_info=True)
