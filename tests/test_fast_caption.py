@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from assist.describe.fast import build_fast_generator
-from assist.describe.fast.torch_greedy import banned_ngram_tokens, unsupported_reason
+from assist.describe.fast.ngram import banned_ngram_tokens
+from assist.describe.fast.torch_greedy import unsupported_reason
 from helpers_data import require_module
 
 VOCAB = 96

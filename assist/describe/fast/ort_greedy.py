@@ -19,17 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from assist.describe.fast.ngram import banned_ngram_tokens
 from assist.describe.fast.onnx_runtime import OrtCaptionModel
-
-
-def banned_ngram_tokens(ids: Sequence[int], n: int) -> list[int]:
-    """Tokens that would repeat an n-gram already in ``ids`` (transformers' NoRepeatNGram rule; the same
-    function as torch_greedy's, repeated here so this module never imports torch)."""
-    cur = len(ids)
-    if n <= 0 or cur < n:
-        return []
-    prefix = list(ids[cur - n + 1:])
-    return [ids[i + n - 1] for i in range(cur - n + 1) if list(ids[i:i + n - 1]) == prefix]
 
 
 def process_logits_np(logits: np.ndarray, ids: Sequence[int], *, repetition_penalty: float,

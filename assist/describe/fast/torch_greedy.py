@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from assist.describe.fast.decoder import DecoderWeights, cross_kv, quantize_linear_modules, step
+from assist.describe.fast.ngram import banned_ngram_tokens
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +29,6 @@ _UNSUPPORTED_GENERATION = {
     "exponential_decay_length_penalty": None, "renormalize_logits": False, "constraints": None,
     "force_words_ids": None, "guidance_scale": None, "watermarking_config": None,
 }
-
-
-def banned_ngram_tokens(ids: Sequence[int], n: int) -> list[int]:
-    """Tokens that would repeat an n-gram already in ``ids`` (transformers' NoRepeatNGram rule).
-
-    Every earlier window whose first n-1 tokens equal the last n-1 tokens bans its last token.
-    """
-    cur = len(ids)
-    if n <= 0 or cur < n:
-        return []
-    prefix = list(ids[cur - n + 1:])
-    return [ids[i + n - 1] for i in range(cur - n + 1) if list(ids[i:i + n - 1]) == prefix]
 
 
 def process_logits(logits: torch.Tensor, ids: Sequence[int], *, repetition_penalty: float,
