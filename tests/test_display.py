@@ -144,24 +144,36 @@ def _xvfb(first: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         server.wait()
 
 
+def _wait_for(log: Path, fragment: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while (not log.exists() or fragment not in log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert log.exists() and fragment in log.read_text(), f"{fragment} never logged"
+
+
+def _run_with_preview(tmp_path: Path, display: str, frames: int) -> tuple[subprocess.Popen[str], Path, dict[str, str]]:
+    """The agent on a counting clip of ``frames`` frames (10 fps, played in real time), no models, its
+    preview window on ``display``: (process, its log, its environment)."""
+    clip = _counting_clip(tmp_path, frames)
+    cfg = tmp_path / "no-models.toml"
+    cfg.write_text("[hazards]\nenabled = false\n[caption]\nenabled = false\n", encoding="utf-8")
+    log = tmp_path / "run.jsonl"
+    env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env.update(DISPLAY=display, PYTHONUNBUFFERED="1")
+    agent = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--video", str(clip), "--speech", "none",
+                              "--config", str(cfg), "--log", str(log)], cwd=ROOT, env=env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return agent, log, env
+
+
 @pytest.mark.slow
 def test_a_display_that_goes_away_mid_run_leaves_the_run_going(tmp_path: Path) -> None:
     """A real X server (Xvfb) killed while the preview shows frames: Qt prints
     "The X11 connection broke" and exits the process it runs in (exit 1); with
     the window in a child process, that is the child only."""
     with _xvfb(140) as (display, server):
-        clip = _counting_clip(tmp_path, 80)  # 8 s played in real time
-        cfg = tmp_path / "no-models.toml"
-        cfg.write_text("[hazards]\nenabled = false\n[caption]\nenabled = false\n", encoding="utf-8")
-        log = tmp_path / "run.jsonl"
-        env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-        env.update(DISPLAY=display, PYTHONUNBUFFERED="1")
-        agent = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--video", str(clip), "--speech", "none",
-                                  "--config", str(cfg), "--log", str(log)], cwd=ROOT, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while (not log.exists() or "speech_backend" not in log.read_text()) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        agent, log, _env = _run_with_preview(tmp_path, display, 80)  # 8 s
+        _wait_for(log, "speech_backend", 60)
         time.sleep(1.5)  # the preview is showing frames
         server.terminate()
         out, err = agent.communicate(timeout=60)
@@ -255,13 +267,6 @@ def _preview_child_of(pid: int, timeout_s: float = 30) -> int:
     pytest.fail("the agent started no preview window process")
 
 
-def _wait_for(log: Path, fragment: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while (not log.exists() or fragment not in log.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert log.exists() and fragment in log.read_text(), f"{fragment} never logged"
-
-
 @pytest.mark.slow
 def test_window_keys_reach_the_control_channel_and_a_killed_window_leaves_the_run_going(tmp_path: Path) -> None:
     """Under a real X server: a key pressed in the window (xdotool) is a command;
@@ -270,16 +275,7 @@ def test_window_keys_reach_the_control_channel_and_a_killed_window_leaves_the_ru
     if xdotool is None:
         missing("xdotool is not installed (apt-get install xdotool, or make test as root)")
     with _xvfb(240) as (display, _server):
-        clip = _counting_clip(tmp_path, 120)  # 12 s played in real time
-        cfg = tmp_path / "no-models.toml"
-        cfg.write_text("[hazards]\nenabled = false\n[caption]\nenabled = false\n", encoding="utf-8")
-        log = tmp_path / "run.jsonl"
-        env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-        env.update(DISPLAY=display, PYTHONUNBUFFERED="1")
-        agent = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--video", str(clip), "--speech", "none",
-                                  "--config", str(cfg), "--log", str(log)], cwd=ROOT, env=env,
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True)
+        agent, log, env = _run_with_preview(tmp_path, display, 120)  # 12 s
         try:
             child = _preview_child_of(agent.pid)
             _wait_for(log, "speech_backend", 60)
