@@ -4,6 +4,7 @@ with the real none backend (utterances take their estimated duration)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from assist.config import HazardConfig, SpeechConfig
 from assist.core.clock import VirtualClock
@@ -216,9 +217,10 @@ def test_hazard_event_fields_carry_distance_clock_and_ttc() -> None:
 # ------------------------------------------------------------------ what the user was told outlives the track
 
 
-def _look_away_and_back(rig: Rig, gap_s: float, back: Detection) -> tuple[list[str], float]:
-    """A person near ahead for 1 s, then nothing for ``gap_s`` (its track ends), then ``back`` for 1 s.
-    Returns what was said and when the object came back."""
+def _look_away_and_back(rig: Rig, gap_s: float, back: Detection | Callable[[float], Detection],
+                        back_s: float = 1.0) -> tuple[list[str], float]:
+    """A person near ahead for 1 s, then nothing for ``gap_s`` (its track ends), then ``back`` for ``back_s``
+    (a detection, or one per time since it came back). Returns what was said and when the object came back."""
     t = 0.0
     while t < 1.0:
         rig.step(t, [person(0.5, 0.42)])
@@ -227,8 +229,8 @@ def _look_away_and_back(rig: Rig, gap_s: float, back: Detection) -> tuple[list[s
         rig.step(t, [])
         t += 0.125
     t_back = t
-    while t < t_back + 1.0:
-        rig.step(t, [back])
+    while t < t_back + back_s:
+        rig.step(t, [back(t - t_back) if callable(back) else back])
         t += 0.125
     rig.arb.flush()
     return rig.said(), t_back
@@ -262,18 +264,8 @@ def test_an_object_seen_again_nearer_or_approaching_is_said_at_once() -> None:
     assert start["t"] - t_back < 0.6, start  # as soon as confirmed (3 runs at 8 Hz)
     # Back and closing fast (approaching): said at once too.
     rig = Rig()
-    t = 0.0
-    while t < 1.0:
-        rig.step(t, [person(0.5, 0.42)])
-        t += 0.125
-    while t < 1.0 + gap:
-        rig.step(t, [])
-        t += 0.125
-    t_back = t
-    while t < t_back + 1.25:
-        rig.step(t, [person(0.5, 0.42 * 3.0 / (3.0 - (t - t_back)))])  # closing: 3 s to contact
-        t += 0.125
-    rig.arb.flush()
+    _, t_back = _look_away_and_back(rig, gap, lambda dt: person(0.5, 0.42 * 3.0 / (3.0 - dt)),  # closing: 3 s to contact
+                                    back_s=1.25)
     later = [e for e in rig.speech_events("start") if e["t"] >= t_back]
     assert rig.said()[0] == "Person ahead, 4 metres" and later, rig.said()
     assert "approaching" in later[0]["text"] or "very near" in later[0]["text"], rig.said()
