@@ -157,7 +157,7 @@ class HazardConfig:
     told_memory_s: float = opt(10.0, "an object seen again this long after it left the view is not news unless "
                                "worse (0 = every return is news)", min=0.0, max=600.0)
     high: list[str] = opt(["car", "bus", "truck", "bicycle", "motorcycle", "train"],
-                          "high tier: announced when in the walking path even if far")
+                          "high tier: announced when near or closing in, even if far")
     medium: list[str] = opt(["person", "dog", "horse", "cow"], "medium tier: announced when near or approaching")
     low: list[str] = opt(["chair", "bench", "fire hydrant", "stop sign", "potted plant", "parking meter"],
                          "low tier (obstacles): announced when very near")

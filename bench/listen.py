@@ -4,8 +4,9 @@
 
 Per log: utterances started, words, the longest warning in seconds, talk
 share (seconds speaking / seconds of input; also for warnings and for
-descriptions alone), when the first description started, drops by reason, and utterances that name one object twice. Make
-the logs with ``--every-frame --speech none`` so that they are deterministic
+descriptions alone), when the first description heard whole started (one
+cut off does not count), drops by reason, and utterances that name one
+object twice. Make the logs with ``--every-frame --speech none`` so that they are deterministic
 and every utterance lasts its estimated time on the video clock.
 
 A warning is an ``important`` or ``message`` utterance that is not a state
@@ -65,6 +66,7 @@ def listen_figures(events: list[dict[str, Any]]) -> dict[str, Any]:
     starts: list[dict[str, Any]] = []
     durations: list[tuple[dict[str, Any], float]] = []
     open_starts: list[dict[str, Any]] = []
+    heard: list[dict[str, Any]] = []  # starts of utterances said to their end (not cut off)
     for e in speech:
         ev = e.get("event")
         if ev == "start":
@@ -74,6 +76,8 @@ def listen_figures(events: list[dict[str, Any]]) -> dict[str, Any]:
             for i, s in enumerate(open_starts):
                 if s.get("text") == e.get("text"):
                     durations.append((s, float(e["t"]) - float(s["t"])))
+                    if ev == "end":
+                        heard.append(s)
                     del open_starts[i]
                     break
     end_input = [e for e in events if e.get("type") == "status" and e.get("event") == "end_of_input"]
@@ -87,7 +91,8 @@ def listen_figures(events: list[dict[str, Any]]) -> dict[str, Any]:
     talk_s = sum(d for _, d in durations)
     warnings = [(s, d) for s, d in durations if s.get("priority") in WARNING_LEVELS and "state" not in s]
     longest = max(warnings, key=lambda sd: sd[1], default=None)
-    first_caption = next((s for s in starts if s.get("priority") == "text"), None)
+    # The first description a listener heard whole: one cut off after a few words does not count.
+    first_caption = min((s for s in heard if s.get("priority") == "text"), key=lambda s: float(s["t"]), default=None)
     dropped: dict[str, int] = {}
     dropped_warnings: dict[str, int] = {}
     for e in speech:

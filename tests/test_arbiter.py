@@ -13,7 +13,7 @@ from assist.config import SpeechConfig
 from assist.core.clock import VirtualClock
 from assist.core.events import EventLog, ListSink
 from assist.core.priority import Priority
-from assist.speech.arbiter import DESCRIPTION_GAP_S, SpeechArbiter, normalize_text
+from assist.speech.arbiter import SpeechArbiter, normalize_text
 from assist.speech.backends import NoneBackend
 from tests.helpers_speech import FakeBackend, wait_for
 
@@ -79,10 +79,20 @@ def test_important_is_never_interrupted_and_messages_wait(arb_fake):
     assert not speech(sink, "interrupted")
 
 
+def describe_once(arb: SpeechArbiter, backend: FakeBackend, text: str = "a hallway") -> None:
+    """Say a first description to its end: later descriptions are ordinary (the first one
+    outlives warnings, see test_the_first_description_*)."""
+    arb.say(text, TXT)
+    assert wait_for(lambda: backend.playing == text)
+    backend.finish()
+    assert arb.wait_idle(1.0)
+
+
 def test_a_message_cuts_off_a_caption_but_not_another_warning(arb_fake):
     """A warning never waits seconds behind a description (speech-dispatcher's
     message cancels text being spoken); it does wait for another warning."""
     arb, backend, sink = arb_fake
+    describe_once(arb, backend)
     arb.say("a kitchen with a stove", TXT)
     assert wait_for(lambda: backend.playing == "a kitchen with a stove")
     t0 = time.monotonic()
@@ -118,6 +128,7 @@ def test_captions_replace_older_captions(arb_fake):
 
 def test_warnings_cancel_queued_captions_and_notices(arb_fake):
     arb, backend, sink = arb_fake
+    describe_once(arb, backend)
     arb.say("Car very near ahead", IMP)
     assert wait_for(lambda: backend.playing == "Car very near ahead")
     arb.say("a street with cars", TXT)
@@ -157,7 +168,9 @@ def test_expired_items_are_dropped_before_they_are_spoken():
     assert backend.played() == ["Train near ahead"]
     dropped = {d["text"]: d for d in sink.of_type("speech", event="dropped")}
     assert dropped["a beach with surfers"]["reason"] == "expired" and dropped["a beach with surfers"]["age_s"] >= 1.0
-    assert dropped["a railway station"]["reason"] == "cancelled"  # the message cancelled it first
+    # The run's first description is not cancelled by the warning: it waits for it, and
+    # is dropped only when its frame grows older than caption_max_age_s.
+    assert dropped["a railway station"]["reason"] == "expired"
     assert dropped["Person near left"]["reason"] == "expired" and dropped["Person near left"]["age_s"] > 0.3
 
 
@@ -325,8 +338,10 @@ def test_virtual_mode_is_deterministic_and_timed_by_estimates():
     for t, ev, text, pr in expected:
         assert any(abs(g[0] - round(t, 3)) <= 0.002 and g[1:] == (ev, text, pr) for g in got), (t, ev, text, got)
     caption_start = [g for g in got if g[1:3] == ("start", "a crowded street corner")]
-    # ... after a gap: a description is not run into the warning before it (issue 15).
-    assert caption_start and abs(caption_start[0][0] - round(1.0 + bus + person + DESCRIPTION_GAP_S, 3)) <= 0.002
+    # ... at once: no description has been heard to its end yet (the first was cut off), so
+    # this one is the run's first and does not wait for the gap later descriptions leave
+    # after a warning (issue 15; the gap: test_announcer).
+    assert caption_start and abs(caption_start[0][0] - round(1.0 + bus + person, 3)) <= 0.002
     # The same warning 7 s later is suppressed (cooldown 10 s), 29 s later it is spoken again.
     assert (8.0, "suppressed", "Bus very near, left", "important") in got
     assert [g[0] for g in got if g[1:3] == ("start", "Bus very near, left")] == [1.0, 30.0]
@@ -358,3 +373,93 @@ def test_urgent_warnings_waiting_behind_an_urgent_one_are_merged_not_lost(arb_fa
     backend.finish()
     assert arb.wait_idle(1.0)
     assert not speech(sink, "dropped")
+
+
+def test_the_first_description_cut_off_by_a_warning_is_said_again_right_after_it():
+    """Issue 15: the user wants to know where they are. A warning that cuts off the
+    run's first description does not cost it: it is said again from the start
+    right after the warning (no gap), and only a description heard to its end
+    makes later ones ordinary (cut off and not said again)."""
+    events, _end, backend = run_virtual([
+        (0.0, "a street with parked cars", TXT, None),
+        (0.3, "Person ahead, 4 metres", MSG, None),
+        (6.0, "a shop entrance", TXT, None),
+        (6.3, "Dog on the left, 3 metres", MSG, None),
+    ])
+    est = backend.estimate_duration
+    said = [(round(t, 3), ev, text) for t, ev, text, _p in events]
+    warning_end = round(0.3 + est("Person ahead, 4 metres"), 3)
+    assert said[:5] == [
+        (0.0, "start", "a street with parked cars"), (0.3, "interrupted", "a street with parked cars"),
+        (0.3, "start", "Person ahead, 4 metres"), (warning_end, "end", "Person ahead, 4 metres"),
+        (warning_end, "start", "a street with parked cars")]
+    assert (round(warning_end + est("a street with parked cars"), 3), "end", "a street with parked cars") in said
+    # The second description is ordinary: cut off by a warning, and that is all.
+    assert [(ev, text) for _t, ev, text in said if text == "a shop entrance"] == [
+        ("start", "a shop entrance"), ("interrupted", "a shop entrance")]
+
+
+def test_the_first_description_waits_for_warnings_and_a_cut_but_not_past_its_age():
+    """Queued behind warnings, the first description is not cancelled by them nor by a
+    cut in the view (supersede_descriptions); a newer description replaces it; it is
+    still dropped when its frame is older than caption_max_age_s by its turn."""
+    cfg = SpeechConfig(caption_max_age_s=5.0)
+    clock = VirtualClock(0.0)
+    events, sink = EventLog(clock=clock), ListSink()
+    events.add_sink(sink)
+    arb = SpeechArbiter(NoneBackend(cfg), events, cfg, clock=clock, realtime=False)
+    arb.say("Bus ahead, very near", IMP, t_capture=0.0)
+    arb.say("a bus stop", TXT, t_capture=0.0)
+    arb.say("Person on the left, 3 metres", MSG, t_capture=0.0)
+    assert arb.supersede_descriptions(before=0.5) == 0  # a cut: the first description stays
+    assert [p for p, _ in arb.pending] == ["message", "text"]
+    arb.say("a busy bus stop", TXT, t_capture=0.1)  # a newer view of the same place replaces it
+    arb.flush()
+    got = [(e["event"], e["text"], e.get("reason")) for e in sink.of_type("speech") if e["priority"] == "text"]
+    assert got == [("dropped", "a bus stop", "superseded"), ("start", "a busy bus stop", None),
+                   ("end", "a busy bus stop", None)]
+    # Too old by its turn: dropped as expired, not said late.
+    clock2 = VirtualClock(0.0)
+    events2, sink2 = EventLog(clock=clock2), ListSink()
+    events2.add_sink(sink2)
+    arb2 = SpeechArbiter(NoneBackend(SpeechConfig(caption_max_age_s=1.0)), events2, SpeechConfig(caption_max_age_s=1.0),
+                         clock=clock2, realtime=False)
+    arb2.say("Bus ahead, very near", IMP, t_capture=0.0)
+    arb2.say("a bus stop", TXT, t_capture=0.0)
+    arb2.say("Person on the left, 3 metres", MSG, t_capture=0.0)
+    arb2.flush()
+    assert [(e["event"], e.get("reason")) for e in sink2.of_type("speech") if e["text"] == "a bus stop"] == [
+        ("dropped", "expired")]
+
+
+def test_a_pause_cuts_off_the_first_description_for_good_and_says_why(arb_fake):
+    """Pausing is the user's choice: the description it cuts off is logged ``interrupted``
+    with reason ``paused`` and is not said again after the pause."""
+    arb, backend, sink = arb_fake
+    arb.say("a quiet park", TXT)
+    assert wait_for(lambda: backend.playing == "a quiet park")
+    arb.set_paused(True)
+    assert arb.wait_idle(1.0)
+    arb.set_paused(False)
+    time.sleep(0.1)
+    assert backend.played() == ["a quiet park"]
+    cut = sink.of_type("speech", event="interrupted")
+    assert [(e["text"], e.get("reason")) for e in cut] == [("a quiet park", "paused")]
+
+
+def test_a_description_waiting_behind_the_first_one_is_dropped_at_a_cut():
+    """The first description playing tells the user where they started; one queued
+    behind it describes a scene the cut took away (seen on the dense clip: "A train."
+    of the zoomed bus, said after the view turned)."""
+    clock = VirtualClock(0.0)
+    events, sink = EventLog(clock=clock), ListSink()
+    events.add_sink(sink)
+    cfg = SpeechConfig()
+    arb = SpeechArbiter(NoneBackend(cfg), events, cfg, clock=clock, realtime=False)
+    arb.say("a bicycle on the left of a long street", TXT, t_capture=0.0)
+    clock.advance_to(0.5)
+    arb.say("a train", TXT, t_capture=0.4)
+    assert arb.speaking == "a bicycle on the left of a long street"
+    assert arb.supersede_descriptions(before=0.6) == 1
+    arb.flush()
+    assert ("dropped", "a train") in speech(sink) and ("start", "a train") not in speech(sink)

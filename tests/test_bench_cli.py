@@ -44,6 +44,8 @@ def test_listen_figures_of_a_log(tmp_path: Path) -> None:
          "state": "camera"},
         {"t": 8.0, "type": "speech", "frame": None, "text": "Camera back", "event": "end", "priority": "notification",
          "state": "camera"},
+        {"t": 8.5, "type": "speech", "frame": 20, "text": "A quiet street.", "event": "start", "priority": "text"},
+        {"t": 9.5, "type": "speech", "frame": 20, "text": "A quiet street.", "event": "end", "priority": "text"},
         {"t": 10.0, "type": "status", "frame": None, "text": None, "event": "end_of_input"},
     ]
     log = tmp_path / "x.jsonl"
@@ -54,9 +56,10 @@ def test_listen_figures_of_a_log(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "talk share" in proc.stdout and "x.jsonl" in proc.stdout
     f = json.loads(out.read_text())["x.jsonl"]
-    assert f["utterances"] == 4 and f["warnings"] == 2
-    assert f["longest_warning_s"] == 3.5 and f["speaking_s"] == 1.5 + 1.0 + 3.5 + 1.0
-    assert f["talk_share"] == 0.7 and f["first_description_s"] == 2.0
+    assert f["utterances"] == 5 and f["warnings"] == 2
+    assert f["longest_warning_s"] == 3.5 and f["speaking_s"] == 1.5 + 1.0 + 3.5 + 1.0 + 1.0
+    # The description cut off at 3.0 s was not heard: the first one heard whole started at 8.5 s.
+    assert f["talk_share"] == 0.8 and f["first_description_s"] == 8.5
     assert f["dropped"] == {"superseded": 1} and f["dropped_warnings"] == {"superseded": 1}
     assert f["names_an_object_twice"] == ["Bus ahead, approaching. Bus ahead, very near."]
     assert f["last_camera_notice"] == "Camera back"

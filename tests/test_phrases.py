@@ -18,7 +18,14 @@ from assist.speech.phrases import (
 
 
 def test_english_examples() -> None:
-    assert hazard_phrase("bus", 1, "ahead", "near", True, "en") == "Bus ahead, approaching"
+    # An approach is a verb after the subject in English: shorter than a trailing
+    # "approaching" (one pause and five letters less) and what a companion would say.
+    assert hazard_phrase("bus", 1, "ahead", "near", True, "en") == "Bus coming ahead"
+    assert hazard_phrase("car", 1, "left", "far", True, "en", distance_m=8.6, distance_unit="metres") == \
+        "Car coming on the left, 9 metres"
+    assert hazard_phrase("person", 2, "right", "near", True, "en") == "Two people coming on the right"
+    # Very near outranks the approach: said as such, no verb.
+    assert hazard_phrase("bus", 1, "ahead", "very near", True, "en") == "Bus ahead, very near"
     assert hazard_phrase("car", 1, "left", "very near", False, "en") == "Car on the left, very near"
     assert hazard_phrase("person", 3, "ahead", "near", False, "en") == "Three people ahead"
     assert hazard_phrase("bench", 2, "right", "very near", True, "en") == "Two benches on the right, very near"
@@ -46,7 +53,7 @@ def test_distances_are_rounded_to_what_a_listener_can_use() -> None:
 
 
 @pytest.mark.parametrize(("lang", "expected"), [
-    ("en", "Car at 2 o'clock, 8 metres, approaching"),
+    ("en", "Car coming at 2 o'clock, 8 metres"),
     ("fr", "Une voiture à 2 heures, à 8 mètres, en approche"),
     ("de", "Auto auf 2 Uhr, 8 Meter, nähert sich"),
     ("es", "Coche a las 2, a 8 metros, acercándose"),

@@ -10,11 +10,13 @@ change of distance over the last ~1.2 s; box sides cut by the frame edge are
 not measured, so an object sliding into view is not approaching). A dog
 therefore reads near at the size a bus reads far.
 
-Relevance per tier: high (vehicles) when near, approaching, or ahead in the
-walking path (a 1.5 m corridor straight ahead) even far; medium (people,
-animals) when near or approaching; low (obstacles) when very near.
-``verbose`` widens each: high when ahead at all, medium also ahead in the
-path at any distance, low also when near.
+Relevance per tier: high (vehicles) when near, or approaching at any
+distance (it comes, or the user walks to it); medium (people, animals) when
+near or approaching; low (obstacles) when very near. A vehicle standing far
+away is not news even straight ahead in the walking path: it becomes news
+when the distance starts to close. ``verbose`` widens each: high also when
+far ahead, medium also ahead in the walking path (a 1.5 m corridor straight
+ahead) at any distance, low also when near.
 
 A measured state (proximity band, approaching) only becomes the track's state
 once the detections backing it add up to ``hazards.confirm_evidence`` in confidence
@@ -35,7 +37,7 @@ comes nearer by itself or by the user walking to it shows as approaching.
 Per-class cool-down: the same news (class and rank) is not spoken twice within
 ``class_cooldown_s``: after "Person ahead, very near", a second person turning
 very near a second later stays silent (its state is recorded, as told in
-the world model, so it speaks only if it gets worse still), while "Car ahead, approaching" after "Car ahead"
+the world model, so it speaks only if it gets worse still), while "Car coming ahead" after "Car ahead"
 is new and spoken. Tracks of one class that become relevant together are one
 phrase ("Three people ahead").
 """
@@ -185,9 +187,12 @@ class HazardPolicy:
                   in_path: bool = False) -> bool:
         verbose = self.verbosity == "verbose"
         if tier == "high":
-            # Far away, only what is in the walking path (a 1.5 m corridor straight ahead):
-            # a car parked 15 m down the road is not news until it comes or the path meets it.
-            return proximity != "far" or approaching or (direction == "ahead" and (in_path or verbose))
+            # Far away, only what closes in (it comes, or the user walks to it): a car parked
+            # 15 m down the road in the walking path is not news until the distance shrinks.
+            # Measured on the shared street footage: saying every far vehicle in the path
+            # gave talk shares of 0.56-0.69 (bench/RESULTS.md, "After merging issue 17").
+            # Verbose also names far vehicles ahead.
+            return proximity != "far" or approaching or (verbose and direction == "ahead")
         if tier == "medium":
             return proximity != "far" or approaching or (verbose and direction == "ahead" and in_path)
         if tier == "low":

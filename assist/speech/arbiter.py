@@ -18,6 +18,16 @@ Levels follow speech-dispatcher's categories (``Priority``):
   view changed (a cut: they describe a scene no longer in front).
 * ``notification`` (status): cancelled by anything higher, queued or playing.
 
+The run's first description (every description until one has been said to
+its end) is the exception to "a warning cancels a caption": the user wants
+to know where they are, so a warning delays it (queued) or cuts it off and
+it is said again from the start right after the warnings (no gap; a cut in
+the view drops it only while another description plays), unless a newer
+description replaced it or its frame grew older than
+``speech.caption_max_age_s``. Measured on the night street (bench/RESULTS.md):
+its startup description, cut off 0.07 s in by a warning, left the listener
+without one until 10 s. The rules per pair of items: ``queue_rules.py``.
+
 A warning (important or message) cancels queued captions and notices: by the
 time it has been said the scene they describe is older still, and the next
 caption will come from a fresher frame. Every item expires relative to the
@@ -80,6 +90,7 @@ from assist.core.events import EventLog
 from assist.core.priority import Priority
 from assist.speech.backends import NoneBackend, SpeechBackend, Utterance
 from assist.speech.earcon import make_earcon
+from assist.speech.queue_rules import cuts_off, fate_of_queued
 from assist.speech.queued import QueuedItem as _Item
 from assist.speech.queued import SpeechDecision, normalize_text
 
@@ -118,7 +129,7 @@ class SpeechArbiter:
         self._v_free = self.clock.now()
         # Descriptions wait for a gap after warnings (DESCRIPTION_GAP_S).
         self._warning_end: float | None = None
-        self._described = False  # a description has started in this run
+        self._described = False  # a description has been said to its end in this run
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -225,42 +236,28 @@ class SpeechArbiter:
             if (priority == Priority.IMPORTANT and compose is None and not item.subjects and state_key is None
                     and self._merge_urgent_locked(item)):
                 return
-            # Cancel what the new item makes pointless (queued only). A state
-            # is only ever replaced by a newer state of the same thing.
+            # Cancel what the new item makes pointless (queued only; assist/speech/queue_rules.py).
             keep: list[_Item] = []
             for q in self._queue:
-                if self._supersedes(item, q):
-                    self._emit(q, "dropped", now, reason="superseded")
-                elif q.state_key is not None:
+                reason = fate_of_queued(item, q, self._first_description(q))
+                if reason is None:
                     keep.append(q)
-                elif q.asked and q.priority >= Priority.TEXT:
-                    keep.append(q)  # the user asked for it: only played or expired
-                elif priority <= Priority.MESSAGE and q.priority >= Priority.TEXT:
-                    self._emit(q, "dropped", now, reason="cancelled")
-                elif priority == Priority.TEXT and q.priority == Priority.TEXT:
-                    self._emit(q, "dropped", now, reason="superseded")  # a newer view described
-                elif priority < Priority.NOTIFICATION and q.priority == Priority.NOTIFICATION:
-                    self._emit(q, "dropped", now, reason="cancelled")
                 else:
-                    keep.append(q)
+                    self._emit(q, "dropped", now, reason=reason)
             keep.append(item)
             self._queue = keep
             cur = self._current
             newer_state = cur is not None and state_key is not None and cur.state_key == state_key
-            if cur is not None and cur.interrupted_at is None and (
-                    newer_state
-                    or (priority == Priority.IMPORTANT and cur.priority > Priority.IMPORTANT)
-                    or (priority == Priority.MESSAGE and cur.priority >= Priority.TEXT)
-                    or (cur.priority == Priority.NOTIFICATION and priority < Priority.NOTIFICATION)
-                    or (asked and cur.priority >= Priority.TEXT)):
+            if cur is not None and cur.interrupted_at is None and cuts_off(item, cur):
                 cur.interrupted_at = now
                 cur.superseded = newer_state
+                cur.cut_by = priority
                 cur.utt.cancel.set()
                 if self.realtime:
                     kill = True
                 else:
                     self._emit(cur, "interrupted", now)
-                    self._requeue_state_locked(cur)
+                    self._requeue_locked(cur)
                     self._current = None
                     self._v_free = now
             if self.realtime:
@@ -272,21 +269,21 @@ class SpeechArbiter:
             # other threads must be able to queue meanwhile.
             self.backend.interrupt()
 
-    @staticmethod
-    def _supersedes(new: _Item, old: _Item) -> bool:
-        """Whether ``new`` makes the queued ``old`` pointless: a newer state of the same thing."""
-        if new.state_key is not None and old.state_key == new.state_key:
-            return True
-        return bool(new.subjects and old.subjects and new.subjects & old.subjects)
-
-    def _requeue_state_locked(self, item: _Item) -> None:
-        """A state notice cut off by something more urgent is said again afterwards,
-        unless a newer state of the same thing replaced it (or we are stopping)."""
-        if item.state_key is None or item.superseded or self._stopping:
+    def _requeue_locked(self, item: _Item) -> None:
+        """A state notice, or the run's first description, cut off by something more
+        urgent is said again afterwards, unless a newer state of the same thing (a newer
+        description) replaced it, the user paused, or we are stopping."""
+        if item.superseded or self._stopping or item.interrupt_reason is not None:
             return
-        if any(q.state_key == item.state_key for q in self._queue):
-            return
-        self._queue.append(item.fresh_copy())
+        if item.state_key is not None:
+            again = not any(q.state_key == item.state_key for q in self._queue)
+        else:
+            # Only when a warning cut it off (what the user asked for replaces it: a requested
+            # description is the newer one, a confirmation was wanted instead).
+            again = (self._first_description(item) and item.cut_by is not None and item.cut_by <= Priority.MESSAGE
+                     and not any(q.priority == Priority.TEXT and not q.asked for q in self._queue))
+        if again:
+            self._queue.append(item.fresh_copy())
 
     def _merge_urgent_locked(self, item: _Item) -> bool:
         """Join an urgent warning to one already waiting behind an urgent one.
@@ -402,10 +399,13 @@ class SpeechArbiter:
             with self._cond:
                 now = self.clock.now()
                 if item.utt.cancel.is_set():
-                    self._emit(item, "interrupted", item.interrupted_at if item.interrupted_at is not None else now)
-                    self._requeue_state_locked(item)
+                    reason = {} if item.interrupt_reason is None else {"reason": item.interrupt_reason}
+                    self._emit(item, "interrupted", item.interrupted_at if item.interrupted_at is not None else now,
+                               **reason)
+                    self._requeue_locked(item)
                 elif not item.failed:
                     self._emit(item, "end", now)
+                    self._heard_locked(item)
                 self._ended_locked(item, now)
                 self._current = None
                 self._cond.notify_all()
@@ -463,6 +463,7 @@ class SpeechArbiter:
                 if self._v_end > t:
                     return
                 self._emit(self._current, "end", self._v_end)
+                self._heard_locked(self._current)
                 self._ended_locked(self._current, self._v_end)
                 self._current = None
                 self._v_free = self._v_end
@@ -529,24 +530,27 @@ class SpeechArbiter:
         if not self._queue or not self._described or self._warning_end is None:
             return None
         best = min(self._queue, key=lambda q: (q.priority, q.utt.seq))
-        if best.priority != Priority.TEXT or best.asked:
+        if best.priority != Priority.TEXT or best.asked or self._first_description(best):
             return None
         return self._warning_end + DESCRIPTION_GAP_S
 
     def supersede_descriptions(self, before: float) -> int:
         """The view changed (a cut): drop queued descriptions of frames captured before
         ``before`` (reason ``superseded``; not one the user asked for, and never the
-        run's first description: the user wants to know where they started). Returns
-        how many were dropped."""
+        run's first description while no description is playing: the user wants to
+        know where they started). Returns how many were dropped."""
         now = self.clock.now()
         with self._cond:
             if not self.realtime:
                 self._advance_locked(now)
-            if not self._described:
-                return 0
+            cur = self._current
+            # A description playing now tells the user where they started; one waiting
+            # behind it is of a scene no longer in front, first or not.
+            describing = cur is not None and cur.priority == Priority.TEXT and not cur.asked
             keep, dropped = [], 0
             for q in self._queue:
-                if q.priority == Priority.TEXT and not q.asked and q.t_capture < before:
+                first = self._first_description(q) and not describing
+                if q.priority == Priority.TEXT and not q.asked and not first and q.t_capture < before:
                     self._emit(q, "dropped", now, reason="superseded")
                     dropped += 1
                 else:
@@ -554,9 +558,18 @@ class SpeechArbiter:
             self._queue = keep
             return dropped
 
-    def _remember_locked(self, item: _Item) -> None:
+    def _first_description(self, item: _Item) -> bool:
+        """Whether ``item`` is (still) the run's first description: a description, not one the
+        user asked for, while none has been said to its end (judged now, not when it was queued:
+        one queued while the first plays is ordinary once the first has been heard)."""
+        return item.priority == Priority.TEXT and not item.asked and not self._described
+
+    def _heard_locked(self, item: _Item) -> None:
+        """An utterance was said to its end: after the first description, descriptions are ordinary."""
         if item.priority == Priority.TEXT and not item.asked:
             self._described = True
+
+    def _remember_locked(self, item: _Item) -> None:
         if item.remember:
             self._last_said = (item.utt.text, item.priority, item.utt.frame)
 
@@ -605,12 +618,13 @@ class SpeechArbiter:
             cur = self._current
             if cur is not None and cur.interrupted_at is None and cur.priority != Priority.IMPORTANT and not cur.asked:
                 cur.interrupted_at = now
+                cur.interrupt_reason = "paused"
                 cur.utt.cancel.set()
                 if self.realtime:
                     kill = True
                     self._cond.notify_all()
                 else:
-                    self._emit(cur, "interrupted", now)
+                    self._emit(cur, "interrupted", now, reason="paused")
                     self._current = None
                     self._v_free = now
         if kill:

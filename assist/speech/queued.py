@@ -35,6 +35,8 @@ class QueuedItem:
     asked: bool = False  # the user asked for it (control): never muted, cut off by warnings only
     repeat: bool = False  # a repeat the user asked for: its events carry repeat: true
     remember: bool = True  # False for control confirmations: "repeat" skips them
+    interrupt_reason: str | None = None  # why it was cut off, when not by something more urgent (``paused``)
+    cut_by: Priority | None = None  # the level of the utterance that cut it off
 
     @property
     def priority(self) -> Priority:
