@@ -10,6 +10,7 @@ checkout, and skip with a clear reason when it is absent; under
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -22,8 +23,16 @@ ROOT = Path(__file__).resolve().parent.parent
 # Caches the agent writes (the demo clip, converted captioner graphs) go to a
 # folder of this test session, not the user's ~/.cache; child processes the
 # tests start inherit it.
+_OWN_CACHE: str | None = None
 if "ASSIST_CACHE" not in os.environ:
-    os.environ["ASSIST_CACHE"] = tempfile.mkdtemp(prefix="assist-test-cache-")
+    _OWN_CACHE = os.environ["ASSIST_CACHE"] = tempfile.mkdtemp(prefix="assist-test-cache-")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the session's cache folder (~8 MB of converted graphs and clips): every
+    test run used to leave one in the temp folder."""
+    if _OWN_CACHE is not None:
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 
 def shared_dir() -> Path:

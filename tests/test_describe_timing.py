@@ -7,27 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from assist.app.errors import exit_code
-from assist.config import Config
-from assist.core.events import ListSink
-from assist.runtime.options import RunOptions
-from assist.runtime.pipeline import run_pipeline
-from assist.runtime.signals import StopSignal
 from helpers_clips import load_photo, still, write_video
+from helpers_pipeline import run_every_frame
 
 pytestmark = pytest.mark.slow
 
 TRIGGERS = {"startup", "scene_change", "walking", "refresh", "request", "image"}
-
-
-def run_every_frame(path: Path) -> ListSink:
-    cfg = Config()
-    cfg.speech.backend = "none"
-    sink = ListSink()
-    code = run_pipeline(cfg, RunOptions("video", str(path), headless=True, every_frame=True), exit_code=exit_code,
-                        extra_sinks=(sink,), stop=StopSignal())
-    assert code == 0
-    return sink
 
 
 @pytest.fixture(autouse=True)

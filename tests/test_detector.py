@@ -245,3 +245,38 @@ def test_detector_path_does_not_import_torch(detector_path: Path, bus_jpg: Path)
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("False False") and "'bus'" in out.stdout, out.stdout
+
+
+def test_agents_starting_together_on_a_cold_compile_cache_all_load(detector_path: Path, bus_jpg: Path,
+                                                                   tmp_path: Path) -> None:
+    """OpenVINO writes its compiled blob in place: four README commands started at once on a cold
+    cache died with SIGBUS or "Exception from src/inference/src/cpp/core.cpp" while another wrote
+    it. Each model's cache folder is now compiled privately and published with one rename, and a
+    published folder is only read (a half-written blob left by a killed run is never used)."""
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    # What a run killed mid-compile leaves: a private folder with half a blob. It must not be read.
+    stale = cache / "openvino" / "0123456789abcdef.tmp-killed"
+    stale.mkdir(parents=True)
+    (stale / "1.blob").write_bytes(b"\0" * 100)
+    code = ("import sys, cv2; from assist.hazards.openvino_yolo import OpenVinoYolo; from pathlib import Path; "
+            f"m = OpenVinoYolo(Path({str(detector_path)!r})); "
+            f"boxes, conf, cls = m.predict(cv2.imread({str(bus_jpg)!r}), 0.25); print(sorted({{m.names[int(c)] for c in cls}}))")
+    env = {**os.environ, "ASSIST_CACHE": str(cache)}
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, cwd=Path(__file__).resolve().parent.parent) for _ in range(4)]
+    outs = [p.communicate(timeout=240) + (p.returncode,) for p in procs]
+    for out, err, rc in outs:
+        assert rc == 0 and "'bus'" in out, (rc, out, err[-2000:])
+    published = [d for d in (cache / "openvino").iterdir() if (d / "complete").is_file()]
+    assert len(published) == 1 and list(published[0].glob("*.blob")), list((cache / "openvino").iterdir())
+    assert not [d for d in (cache / "openvino").iterdir() if ".tmp-" in d.name and d != stale]  # no leftovers
+    blob = next(published[0].glob("*.blob"))
+    before = (blob.stat().st_mtime_ns, blob.stat().st_size)
+    again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240,
+                           cwd=Path(__file__).resolve().parent.parent)
+    assert again.returncode == 0 and "'bus'" in again.stdout, again.stderr[-2000:]
+    assert (blob.stat().st_mtime_ns, blob.stat().st_size) == before  # read, not written again

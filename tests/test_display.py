@@ -50,6 +50,19 @@ def test_no_display_variables_means_no_display() -> None:
     assert not check.ok and "DISPLAY" in check.reason
 
 
+def test_offscreen_qt_is_a_display_only_where_qt_has_that_plugin() -> None:
+    """QT_QPA_PLATFORM=offscreen with the PyPI wheel (xcb plugin only) used to count as a
+    display: the preview child died at its first frame. Now it is decided up front."""
+    import cv2
+
+    plugins = Path(cv2.__file__).parent / "qt" / "plugins" / "platforms"
+    has = any(p.name.startswith("libqoffscreen") for p in plugins.glob("*")) if plugins.is_dir() else True
+    check = check_display(env={"QT_QPA_PLATFORM": "offscreen"}, platform="linux")
+    assert check.ok is has
+    if not has:
+        assert "offscreen" in check.reason
+
+
 def test_macos_and_windows_are_assumed_to_have_a_display() -> None:
     assert check_display(env={}, platform="darwin").ok
     assert check_display(env={}, platform="win32").ok

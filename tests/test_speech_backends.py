@@ -156,13 +156,17 @@ def test_arbiter_with_espeak_interrupts_a_caption_and_stop_kills_the_child(tmp_p
     arb = SpeechArbiter(backend, events, cfg)
     arb.start()
     try:
+        # A first description heard whole: the run's first one would be said again after the
+        # warning (issue 15); this test is about the later ones, which a warning cuts off for good.
+        arb.say("A street.", Priority.TEXT, frame=5)
+        assert arb.wait_idle(10.0)
         arb.say(LONG, Priority.TEXT, frame=6)
         assert wait_for(lambda: backend.current_pid is not None, 5.0)
         caption_pid = backend.current_pid
         time.sleep(0.3)
         t0 = time.monotonic()
         arb.say("Bus near, right.", Priority.IMPORTANT, direction="right", frame=7)
-        assert wait_for(lambda: len(sink.of_type("speech", event="start")) == 2, 1.0)
+        assert wait_for(lambda: len(sink.of_type("speech", event="start")) == 3, 1.0)
         latency = time.monotonic() - t0
         assert latency < 0.1, f"the warning started {latency * 1000:.0f} ms after it was said"
         assert wait_for(lambda: not _pid_alive(caption_pid), 1.0), "the caption's espeak-ng child survived"
@@ -178,6 +182,7 @@ def test_arbiter_with_espeak_interrupts_a_caption_and_stop_kills_the_child(tmp_p
     names = sorted(p.name for p in tmp_path.glob("*.wav"))
     assert any("earcon_right" in n for n in names) and any("important_bus_near_right" in n for n in names)
     assert [(e["event"], e["frame"]) for e in sink.of_type("speech")] == [
+        ("start", 5), ("end", 5),
         ("start", 6), ("interrupted", 6), ("start", 7), ("end", 7), ("start", 8), ("interrupted", 8)]
 
 

@@ -14,12 +14,21 @@ reproduces ultralytics' prediction for such an export step by step, so the detec
 - boxes are mapped back through the letterbox as ``scale_boxes`` does and clipped to the image.
 
 Compiled models are cached by OpenVINO (``CACHE_DIR`` under ``$ASSIST_CACHE``): the int8 YOLO11n
-compiles in 1.3-2.4 s the first time and loads in ~0.5 s after (measured).
+compiles in 1.3-2.4 s the first time and loads in ~0.5 s after (measured). OpenVINO writes its
+blob in place, so two agents starting together (or one killed mid-write) could leave the other
+reading half a blob: seen as a SIGBUS or "Exception from src/inference/src/cpp/core.cpp" when
+four README commands started at once on a cold cache. So each model (and OpenVINO version, CPU
+and settings) gets its own cache folder, compiled into a private folder and published with one
+rename; a published folder is only ever read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +59,38 @@ def available() -> bool:
     return True
 
 
-def _compile_cache_dir() -> str:
-    root = Path(os.environ.get("ASSIST_CACHE") or Path.home() / ".cache" / "assist")
-    folder = root / "openvino"
-    folder.mkdir(parents=True, exist_ok=True)
-    return str(folder)
+def _cache_root() -> Path:
+    root = Path(os.environ.get("ASSIST_CACHE") or Path.home() / ".cache" / "assist") / "openvino"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def cache_key(xml: Path, config: dict[str, Any], runtime: str, device: str) -> str:
+    """What a compiled blob depends on: the model files (path, size, time), the settings,
+    the OpenVINO version and the CPU (a blob from another CPU is recompiled, in place)."""
+    parts = [str(xml.resolve()), runtime, device, repr(sorted(config.items()))]
+    for f in (xml, xml.with_suffix(".bin")):
+        st = f.stat()
+        parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _compile_cached(core: Any, xml: Path, config: dict[str, Any], key: str) -> Any:
+    """Compile ``xml``, loading it from its published cache folder when there is one, else
+    compiling into a private folder and publishing it in one rename (module doc)."""
+    root = _cache_root()
+    folder = root / key
+    if (folder / "complete").is_file():
+        return core.compile_model(str(xml), "CPU", {**config, "CACHE_DIR": str(folder)})
+    tmp = Path(tempfile.mkdtemp(prefix=f"{key}.tmp-", dir=root))
+    try:
+        compiled = core.compile_model(str(xml), "CPU", {**config, "CACHE_DIR": str(tmp)})
+        (tmp / "complete").write_text("1\n")
+        with contextlib.suppress(OSError):  # another process published it first: theirs is as good
+            os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return compiled
 
 
 def letterbox(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, tuple[float, float, int, int]]:
@@ -89,11 +125,11 @@ class OpenVinoYolo:
         self.size = (int(imgsz[0]), int(imgsz[1])) if isinstance(imgsz, list) else (int(imgsz), int(imgsz))
         self.end2end = bool((meta.get("args") or {}).get("nms"))
         core = ov.Core()
-        core.set_property({"CACHE_DIR": _compile_cache_dir()})
         config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}  # as ultralytics compiles it
         if threads > 0:
             config["INFERENCE_NUM_THREADS"] = threads
-        self.compiled = core.compile_model(str(xml), "CPU", config)
+        key = cache_key(xml, config, ov.get_version(), str(core.get_property("CPU", "FULL_DEVICE_NAME")))
+        self.compiled = _compile_cached(core, xml, config, key)
         self.request = self.compiled.create_infer_request()
 
     def predict(self, image_bgr: np.ndarray, conf: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -77,14 +77,21 @@ def probe_x11(display: str, timeout_s: float = 0.5) -> bool:
         return False
 
 
-def _qt_has_wayland_plugin() -> bool:
-    """True when OpenCV's bundled Qt can draw on Wayland (the PyPI wheels ship xcb only)."""
+def _qt_has_plugin(prefix: str) -> bool:
+    """True when OpenCV's bundled Qt has the platform plugin ``prefix`` (``libqwayland``,
+    ``libqoffscreen``); the PyPI wheels ship xcb only. A build without a bundled Qt
+    (system OpenCV, GTK) is given the benefit of the doubt."""
     try:
         import cv2
     except ImportError:
         return False
     plugins = Path(cv2.__file__).parent / "qt" / "plugins" / "platforms"
-    return any(p.name.startswith("libqwayland") for p in plugins.glob("*")) if plugins.is_dir() else True
+    return any(p.name.startswith(prefix) for p in plugins.glob("*")) if plugins.is_dir() else True
+
+
+def _qt_has_wayland_plugin() -> bool:
+    """True when OpenCV's bundled Qt can draw on Wayland."""
+    return _qt_has_plugin("libqwayland")
 
 
 def check_display(env: dict[str, str] | None = None, platform: str | None = None) -> DisplayCheck:
@@ -95,7 +102,11 @@ def check_display(env: dict[str, str] | None = None, platform: str | None = None
         return DisplayCheck(True)
     qpa = env.get("QT_QPA_PLATFORM", "")
     if qpa.startswith("offscreen"):
-        return DisplayCheck(True)  # the user asked for windows drawn nowhere: nothing can abort
+        # The user asked for windows drawn nowhere: fine where Qt can, but the PyPI wheel's Qt
+        # has no offscreen plugin and the preview would die at its first frame.
+        if _qt_has_plugin("libqoffscreen"):
+            return DisplayCheck(True)
+        return DisplayCheck(False, "QT_QPA_PLATFORM=offscreen, but OpenCV's Qt has no offscreen plugin")
     display = env.get("DISPLAY", "")
     if display:
         if probe_x11(display):
