@@ -58,3 +58,24 @@ def test_each_new_scene_of_a_tour_is_a_scene_change(coco_dir: Path, tmp_path: Pa
     sink = run_every_frame(write_video(clip.frames, tmp_path / "tour.mp4", fps=clip.fps))
     captions = sink.of_type("caption")
     assert [c["trigger"] for c in captions] == ["startup", "scene_change", "scene_change"], captions
+
+
+def test_what_is_warned_about_just_after_a_cut_is_not_described_again(tmp_path: Path) -> None:
+    """The gate says "the view changed" for two or three frames after a cut; a warning on one of
+    those frames is about the new view and must stay out of its description (the dense clip said
+    "Dog on the left, very near" on the frame after a cut, then "A bedroom with a bed and a dog on
+    the left."; here the old code said "Two people." after "Two people ahead, very near")."""
+    import numpy as np
+    from ultralytics.utils import ASSETS
+
+    wall = np.tile(np.linspace(60, 200, 640, dtype=np.uint8)[None, :, None], (480, 1, 3))  # nothing to detect
+    people = load_photo(Path(ASSETS) / "zidane.jpg", size=(640, 480))  # two men close to the camera
+    cut_t = 4.0
+    frames = still(wall, cut_t).frames + still(people, 6.0).frames
+    sink = run_every_frame(write_video(frames, tmp_path / "cut.mp4", fps=10.0))
+    warned = [h for h in sink.of_type("hazard") if h["label"] == "person" and h["t"] >= cut_t]
+    assert warned and warned[0]["t"] <= cut_t + 0.5, sink.of_type("hazard")  # on the change's frames
+    after = [c for c in sink.of_type("caption") if c["t"] > cut_t]
+    assert after, sink.of_type("caption")
+    text = after[0]["text"].lower()
+    assert "people" not in text and "person" not in text, (after[0], warned[0])

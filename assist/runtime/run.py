@@ -140,6 +140,7 @@ class RunWiring:
         # the objects recently warned about (descriptions do not repeat them)
         self._caption_triggers: dict[int, str] = {}
         self._warned: list[WarnedObject] = []
+        self._change_started: float | None = None  # capture time of the first frame of a view change
         self.runner_done = threading.Event()
         self.display_frames = LatestFrameSlot("display")
         # Frames that are each their own scene: a folder of photos, or a one-frame video (issue 13).
@@ -367,6 +368,8 @@ class RunWiring:
             self.events.emit("gate", frame=frame.index, t=self._event_time(frame), **decision.as_log_fields())
         if decision.state == "moving" and decision.score >= 100.0:
             self._view_changed(frame)
+        else:
+            self._change_started = None
         if decision.quality_changed:
             if decision.quality != "ok":
                 self.notice(decision.quality, event="quality", frame=frame.index)
@@ -378,11 +381,17 @@ class RunWiring:
 
     def _view_changed(self, frame: Frame) -> None:
         """The view changed, not shifted (a cut, a turn: gate score 100): a waiting description is of a scene
-        no longer in front (dropped ``superseded``); what was warned about may be described again."""
+        no longer in front (dropped ``superseded``); what was warned about before the change may be described
+        again. The gate says so for every frame of the change (two or three after a cut): what was warned about
+        on those frames is of the new view and stays left out (seen on the dense clip: "Dog on the left, very
+        near" on the frame after a cut, then "A bedroom with a bed and a dog on the left.")."""
+        if self._change_started is None:
+            self._change_started = frame.t_capture
+        started = self._change_started
         if (supersede := getattr(self.speaker, "supersede_descriptions", None)) is not None:
-            supersede(frame.t_capture)
+            supersede(started)
         with self.shared.lock:
-            self._warned = []
+            self._warned = [w for w in self._warned if w.t >= started]
 
     def _due(self, frame: Frame, trigger: str) -> Frame:
         """Record the trigger of a frame about to be described (bounded: the slot may drop frames)."""
