@@ -286,14 +286,20 @@ def test_concurrent_say_accounts_for_every_item():
 # ---------------------------------------------------------------- deterministic virtual-clock mode
 
 
-def run_virtual(script: list[tuple[float, str, Priority, str | None]], cfg: SpeechConfig | None = None):
-    """Feed (time, text, level, direction) on a virtual clock; return the speech events and the end time."""
+def virtual_arbiter(cfg: SpeechConfig | None = None, t0: float = 0.0
+                    ) -> tuple[SpeechArbiter, VirtualClock, ListSink, NoneBackend]:
+    """An arbiter on a virtual clock starting at ``t0`` (--every-frame mode), its events collected."""
     cfg = cfg or SpeechConfig()
-    clock = VirtualClock(100.0)
+    clock = VirtualClock(t0)
     events, sink = EventLog(clock=clock), ListSink()
     events.add_sink(sink)
     backend = NoneBackend(cfg)
-    arb = SpeechArbiter(backend, events, cfg, clock=clock, realtime=False)
+    return SpeechArbiter(backend, events, cfg, clock=clock, realtime=False), clock, sink, backend
+
+
+def run_virtual(script: list[tuple[float, str, Priority, str | None]], cfg: SpeechConfig | None = None):
+    """Feed (time, text, level, direction) on a virtual clock; return the speech events and the end time."""
+    arb, clock, sink, backend = virtual_arbiter(cfg, 100.0)
     arb.start()
     for i, (t, text, level, direction) in enumerate(script):
         clock.advance_to(100.0 + t)
@@ -403,11 +409,7 @@ def test_the_first_description_waits_for_warnings_and_a_cut_but_not_past_its_age
     """Queued behind warnings, the first description is not cancelled by them nor by a
     cut in the view (supersede_descriptions); a newer description replaces it; it is
     still dropped when its frame is older than caption_max_age_s by its turn."""
-    cfg = SpeechConfig(caption_max_age_s=5.0)
-    clock = VirtualClock(0.0)
-    events, sink = EventLog(clock=clock), ListSink()
-    events.add_sink(sink)
-    arb = SpeechArbiter(NoneBackend(cfg), events, cfg, clock=clock, realtime=False)
+    arb, _clock, sink, _backend = virtual_arbiter(SpeechConfig(caption_max_age_s=5.0))
     arb.say("Bus ahead, very near", IMP, t_capture=0.0)
     arb.say("a bus stop", TXT, t_capture=0.0)
     arb.say("Person on the left, 3 metres", MSG, t_capture=0.0)
@@ -419,11 +421,7 @@ def test_the_first_description_waits_for_warnings_and_a_cut_but_not_past_its_age
     assert got == [("dropped", "a bus stop", "superseded"), ("start", "a busy bus stop", None),
                    ("end", "a busy bus stop", None)]
     # Too old by its turn: dropped as expired, not said late.
-    clock2 = VirtualClock(0.0)
-    events2, sink2 = EventLog(clock=clock2), ListSink()
-    events2.add_sink(sink2)
-    arb2 = SpeechArbiter(NoneBackend(SpeechConfig(caption_max_age_s=1.0)), events2, SpeechConfig(caption_max_age_s=1.0),
-                         clock=clock2, realtime=False)
+    arb2, _clock2, sink2, _backend2 = virtual_arbiter(SpeechConfig(caption_max_age_s=1.0))
     arb2.say("Bus ahead, very near", IMP, t_capture=0.0)
     arb2.say("a bus stop", TXT, t_capture=0.0)
     arb2.say("Person on the left, 3 metres", MSG, t_capture=0.0)
@@ -451,11 +449,7 @@ def test_a_description_waiting_behind_the_first_one_is_dropped_at_a_cut():
     """The first description playing tells the user where they started; one queued
     behind it describes a scene the cut took away (seen on the dense clip: "A train."
     of the zoomed bus, said after the view turned)."""
-    clock = VirtualClock(0.0)
-    events, sink = EventLog(clock=clock), ListSink()
-    events.add_sink(sink)
-    cfg = SpeechConfig()
-    arb = SpeechArbiter(NoneBackend(cfg), events, cfg, clock=clock, realtime=False)
+    arb, clock, sink, _backend = virtual_arbiter()
     arb.say("a bicycle on the left of a long street", TXT, t_capture=0.0)
     clock.advance_to(0.5)
     arb.say("a train", TXT, t_capture=0.4)

@@ -22,11 +22,10 @@ The run's first description (every description until one has been said to
 its end) is the exception to "a warning cancels a caption": the user wants
 to know where they are, so a warning delays it (queued) or cuts it off and
 it is said again from the start right after the warnings (no gap; a cut in
-the view drops it only while another description plays), unless a newer
-description replaced it or its frame grew older than
-``speech.caption_max_age_s``. Measured on the night street (bench/RESULTS.md):
-its startup description, cut off 0.07 s in by a warning, left the listener
-without one until 10 s. The rules per pair of items: ``queue_rules.py``.
+the view drops it only while another description plays), unless a newer one
+replaced it or its frame grew older than ``speech.caption_max_age_s``. On the
+night street (bench/RESULTS.md) a startup description cut off 0.07 s in left
+the listener without one until 10 s. The rules per pair of items: ``queue_rules.py``.
 
 A warning (important or message) cancels queued captions and notices: by the
 time it has been said the scene they describe is older still, and the next
@@ -90,7 +89,7 @@ from assist.core.events import EventLog
 from assist.core.priority import Priority
 from assist.speech.backends import NoneBackend, SpeechBackend, Utterance
 from assist.speech.earcon import make_earcon
-from assist.speech.queue_rules import cuts_off, fate_of_queued
+from assist.speech.queue_rules import cuts_off, fate_of_queued, same_state
 from assist.speech.queued import QueuedItem as _Item
 from assist.speech.queued import SpeechDecision, normalize_text
 
@@ -157,7 +156,7 @@ class SpeechArbiter:
                 cur.interrupted_at = now
                 cur.utt.cancel.set()
                 if not self.realtime:
-                    self._emit(cur, "interrupted", now)
+                    self._emit_interrupted(cur, now)
                     self._current = None
             self._cond.notify_all()
         self.backend.interrupt()
@@ -247,7 +246,7 @@ class SpeechArbiter:
             keep.append(item)
             self._queue = keep
             cur = self._current
-            newer_state = cur is not None and state_key is not None and cur.state_key == state_key
+            newer_state = cur is not None and same_state(item, cur)
             if cur is not None and cur.interrupted_at is None and cuts_off(item, cur):
                 cur.interrupted_at = now
                 cur.superseded = newer_state
@@ -256,7 +255,7 @@ class SpeechArbiter:
                 if self.realtime:
                     kill = True
                 else:
-                    self._emit(cur, "interrupted", now)
+                    self._emit_interrupted(cur, now)
                     self._requeue_locked(cur)
                     self._current = None
                     self._v_free = now
@@ -272,15 +271,15 @@ class SpeechArbiter:
     def _requeue_locked(self, item: _Item) -> None:
         """A state notice, or the run's first description, cut off by something more
         urgent is said again afterwards, unless a newer state of the same thing (a newer
-        description) replaced it, the user paused, or we are stopping."""
-        if item.superseded or self._stopping or item.interrupt_reason is not None:
+        description) replaced it, the user paused (``cut_by`` None), or we are stopping."""
+        if item.superseded or self._stopping or item.cut_by is None:
             return
         if item.state_key is not None:
             again = not any(q.state_key == item.state_key for q in self._queue)
         else:
             # Only when a warning cut it off (what the user asked for replaces it: a requested
             # description is the newer one, a confirmation was wanted instead).
-            again = (self._first_description(item) and item.cut_by is not None and item.cut_by <= Priority.MESSAGE
+            again = (self._first_description(item) and item.cut_by <= Priority.MESSAGE
                      and not any(q.priority == Priority.TEXT and not q.asked for q in self._queue))
         if again:
             self._queue.append(item.fresh_copy())
@@ -336,6 +335,10 @@ class SpeechArbiter:
             reason = fields.get("reason")
             self.on_decision(SpeechDecision(event, item.priority.label, t, item.t_capture, item.expires,
                                             len(self._queue), None if reason is None else str(reason)))
+
+    def _emit_interrupted(self, item: _Item, t: float) -> None:
+        """The ``interrupted`` event, with the reason when it was not something more urgent (``paused``)."""
+        self._emit(item, "interrupted", t, **({} if item.interrupt_reason is None else {"reason": item.interrupt_reason}))
 
     def _pop_next_locked(self, now: float) -> _Item | None:
         """Take the best queued item that has not expired at ``now`` (dropping expired ones)."""
@@ -399,9 +402,7 @@ class SpeechArbiter:
             with self._cond:
                 now = self.clock.now()
                 if item.utt.cancel.is_set():
-                    reason = {} if item.interrupt_reason is None else {"reason": item.interrupt_reason}
-                    self._emit(item, "interrupted", item.interrupted_at if item.interrupted_at is not None else now,
-                               **reason)
+                    self._emit_interrupted(item, item.interrupted_at if item.interrupted_at is not None else now)
                     self._requeue_locked(item)
                 elif not item.failed:
                     self._emit(item, "end", now)
@@ -624,7 +625,7 @@ class SpeechArbiter:
                     kill = True
                     self._cond.notify_all()
                 else:
-                    self._emit(cur, "interrupted", now, reason="paused")
+                    self._emit_interrupted(cur, now)
                     self._current = None
                     self._v_free = now
         if kill:

@@ -12,12 +12,15 @@ from assist.core.priority import Priority
 from assist.speech.queued import QueuedItem
 
 
+def same_state(new: QueuedItem, old: QueuedItem) -> bool:
+    """Whether ``new`` is a newer state of the thing ``old`` is a state of (same ``state_key``)."""
+    return new.state_key is not None and old.state_key == new.state_key
+
+
 def supersedes(new: QueuedItem, old: QueuedItem) -> bool:
     """Whether ``new`` makes the queued ``old`` pointless: a newer state of the same thing
     (same ``state_key``, or a subject in common)."""
-    if new.state_key is not None and old.state_key == new.state_key:
-        return True
-    return bool(new.subjects and old.subjects and new.subjects & old.subjects)
+    return same_state(new, old) or bool(new.subjects and old.subjects and new.subjects & old.subjects)
 
 
 def fate_of_queued(new: QueuedItem, old: QueuedItem, first_description: bool) -> str | None:
@@ -47,7 +50,7 @@ def cuts_off(new: QueuedItem, cur: QueuedItem) -> bool:
     urgent warning over anything less, a warning over a description or notice, anything
     over a notice, and what the user asked for over a description or notice."""
     priority = new.priority
-    return ((new.state_key is not None and cur.state_key == new.state_key)
+    return (same_state(new, cur)
             or (priority == Priority.IMPORTANT and cur.priority > Priority.IMPORTANT)
             or (priority == Priority.MESSAGE and cur.priority >= Priority.TEXT)
             or (cur.priority == Priority.NOTIFICATION and priority < Priority.NOTIFICATION)

@@ -36,7 +36,7 @@ class QueuedItem:
     repeat: bool = False  # a repeat the user asked for: its events carry repeat: true
     remember: bool = True  # False for control confirmations: "repeat" skips them
     interrupt_reason: str | None = None  # why it was cut off, when not by something more urgent (``paused``)
-    cut_by: Priority | None = None  # the level of the utterance that cut it off
+    cut_by: Priority | None = None  # the level of the utterance that cut it off (None: a pause or the stop did)
 
     @property
     def priority(self) -> Priority:
