@@ -89,11 +89,6 @@ def _qt_has_plugin(prefix: str) -> bool:
     return any(p.name.startswith(prefix) for p in plugins.glob("*")) if plugins.is_dir() else True
 
 
-def _qt_has_wayland_plugin() -> bool:
-    """True when OpenCV's bundled Qt can draw on Wayland."""
-    return _qt_has_plugin("libqwayland")
-
-
 def check_display(env: dict[str, str] | None = None, platform: str | None = None) -> DisplayCheck:
     """Whether a preview window can be opened here, decided without opening one."""
     env = dict(os.environ) if env is None else env
@@ -118,7 +113,7 @@ def check_display(env: dict[str, str] | None = None, platform: str | None = None
         path = Path(wayland) if wayland.startswith("/") else Path(runtime_dir) / wayland
         if not path.exists():
             return DisplayCheck(False, f"the Wayland display {wayland} does not answer")
-        if _qt_has_wayland_plugin():
+        if _qt_has_plugin("libqwayland"):
             return DisplayCheck(True)
         return DisplayCheck(False, "Wayland without XWayland (DISPLAY is unset; OpenCV's windows need X11)")
     return DisplayCheck(False, "DISPLAY and WAYLAND_DISPLAY are unset")
