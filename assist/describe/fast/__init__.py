@@ -61,6 +61,14 @@ class CaptionGenerator(Protocol):
         ...
 
 
+def decode_settings(cfg: object) -> dict[str, int | float]:
+    """The greedy loop's settings from the CaptionConfig (every fast generator takes the same):
+    ``max_new_tokens``, ``no_repeat_ngram_size`` (0 = off), ``repetition_penalty`` (1 = off)."""
+    return {"max_new_tokens": int(cfg.max_new_tokens),  # type: ignore[attr-defined]
+            "no_repeat_ngram_size": int(getattr(cfg, "no_repeat_ngram_size", 0) or 0),
+            "repetition_penalty": float(getattr(cfg, "repetition_penalty", 1.0) or 1.0)}
+
+
 def resolve_precision(cfg: object, precision: str | None = None) -> tuple[str, str]:
     """(precision, device) the config asks for: auto = fp16 on an available GPU, else ONNX Runtime int8
     on CPU (PyTorch int8 when onnxruntime is not installed)."""
@@ -101,7 +109,8 @@ def ort_generator(folder: object, cfg: object, meta: dict[str, object], precisio
     # ORT's pool degrades gently when a core is taken: 1.4x slower with a busy process on the other core,
     # spinning workers or not, not the 4-8x collapse of torch's OpenMP decoding (bench/RESULTS.md, fourth pass).
     om = OrtCaptionModel(folder, encoder_threads=threads, decoder_threads=threads)  # type: ignore[arg-type]
-    max_new = int(cfg.max_new_tokens)  # type: ignore[attr-defined]
+    settings = decode_settings(cfg)
+    max_new = int(settings["max_new_tokens"])
 
     def encode(pixel_values: torch.Tensor) -> dict[str, np.ndarray]:
         return om.encode(pixel_values.detach().to("cpu", torch.float32).numpy())
@@ -112,10 +121,7 @@ def ort_generator(folder: object, cfg: object, meta: dict[str, object], precisio
 
     gen = FastGenerator(encode, None, start_id=int(meta["start_id"]),  # type: ignore[arg-type]
                         eos_ids=frozenset(int(e) for e in meta["eos_ids"]),  # type: ignore[attr-defined]
-                        max_new_tokens=max_new,
-                        no_repeat_ngram_size=int(getattr(cfg, "no_repeat_ngram_size", 0) or 0),
-                        repetition_penalty=float(getattr(cfg, "repetition_penalty", 1.0) or 1.0),
-                        precision=precision, session=session)  # type: ignore[arg-type]
+                        **settings, precision=precision, session=session)  # type: ignore[arg-type]
     gen.ort = om  # type: ignore[attr-defined]
     return gen
 
@@ -167,9 +173,7 @@ def cached_ort_numpy(source: str, cfg: object, threads: int) -> OrtGreedy | None
 
     om = OrtCaptionModel(folder, encoder_threads=threads, decoder_threads=threads)  # type: ignore[arg-type]
     gen = OrtGreedy(om, start_id=int(meta["start_id"]), eos_ids=frozenset(int(e) for e in meta["eos_ids"]),
-                    max_new_tokens=int(cfg.max_new_tokens),  # type: ignore[attr-defined]
-                    no_repeat_ngram_size=int(getattr(cfg, "no_repeat_ngram_size", 0) or 0),
-                    repetition_penalty=float(getattr(cfg, "repetition_penalty", 1.0) or 1.0), precision=prec)
+                    **decode_settings(cfg), precision=prec)  # type: ignore[arg-type]
     log.info("fast captioner: %s on cpu from the cache %s (no torch)", prec, folder)
     return gen
 
@@ -210,9 +214,7 @@ def build_fast_generator(model: nn.Module, cfg: object, *, precision: str | None
         return None
     gc = model.generation_config
     common = dict(start_id=start_id_of(model), eos_ids=eos_ids_of(getattr(gc, "eos_token_id", None)),
-                  max_new_tokens=int(cfg.max_new_tokens),  # type: ignore[attr-defined]
-                  no_repeat_ngram_size=int(getattr(cfg, "no_repeat_ngram_size", 0) or 0),
-                  repetition_penalty=float(getattr(cfg, "repetition_penalty", 1.0) or 1.0))
+                  **decode_settings(cfg))
     t0 = time.perf_counter()
     try:
         if prec.startswith("ort-"):
