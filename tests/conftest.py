@@ -73,6 +73,16 @@ def detector_path() -> Path:
     return p
 
 
+@pytest.fixture
+def offline_detector(detector_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A run as offline users have it: the real detector, no hub, no captioner weights (descriptions
+    from detections). For tests that run the pipeline in this process."""
+    monkeypatch.setenv("ASSIST_DETECTOR", str(detector_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("ASSIST_CAPTIONER", raising=False)
+    return detector_path
+
+
 @pytest.fixture(scope="session")
 def bus_jpg() -> Path:
     """ultralytics' bundled bus.jpg (ships in the wheel)."""

@@ -10,16 +10,9 @@ import pytest
 from helpers_clips import load_photo, still, write_video
 from helpers_pipeline import run_every_frame
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("offline_detector")]
 
 TRIGGERS = {"startup", "scene_change", "walking", "refresh", "request", "image"}
-
-
-@pytest.fixture(autouse=True)
-def offline(detector_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ASSIST_DETECTOR", str(detector_path))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.delenv("ASSIST_CAPTIONER", raising=False)
 
 
 def test_walking_footage_is_described_within_3_s(videos_dir: Path) -> None:

@@ -9,22 +9,12 @@ from typing import Any
 import cv2
 import pytest
 
-from assist.app.errors import exit_code
 from assist.config import Config
-from assist.core.events import ListSink
 from assist.runtime.options import RunOptions
-from assist.runtime.pipeline import run_pipeline
-from assist.runtime.signals import StopSignal
 from helpers_clips import load_photo, pan_tour, pick_photos, read_video, still, write_video
+from helpers_pipeline import run
 
 pytestmark = pytest.mark.slow
-
-
-def run(cfg: Config, opts: RunOptions) -> tuple[int, ListSink]:
-    """Run the pipeline in-process with a collecting sink (no signal handlers)."""
-    sink = ListSink()
-    code = run_pipeline(cfg, opts, exit_code=exit_code, extra_sinks=(sink,), stop=StopSignal())
-    return code, sink
 
 
 def offline_cfg(**speech: Any) -> Config:

@@ -21,7 +21,7 @@ import pytest
 
 from helpers_pipeline import run_every_frame
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("offline_detector")]
 
 ROOT = Path(__file__).resolve().parent.parent
 WARNING_LEVELS = ("important", "message")
@@ -41,13 +41,6 @@ def _listen(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(listener figures, speech events) of one clip run as a user would run it headless."""
     sink = run_every_frame(path)
     return _bench("listen").listen_figures(sink.events), sink.of_type("speech")
-
-
-@pytest.fixture(autouse=True)
-def offline(detector_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ASSIST_DETECTOR", str(detector_path))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.delenv("ASSIST_CAPTIONER", raising=False)
 
 
 @pytest.fixture(scope="module")
